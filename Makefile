@@ -1,0 +1,45 @@
+# govs — userspace IPVS. See README.md.
+GO        ?= go
+BIN       := bin/govs
+PKGS      := ./...
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME  ?= 10s
+
+.PHONY: all build test test-short lint fuzz bench demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/govs
+
+# The test command (README and .ci/run call exactly this). Namespace tests need
+# root; without it they skip with a reason.
+test: build
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+# A short smoke run of every fuzz target.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin
