@@ -1,0 +1,408 @@
+//go:build linux
+
+package arp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// usableStates are the NUD states whose link-layer address may be used to
+// send: the kernel's NUD_VALID less NOARP (no meaningful address).
+// INCOMPLETE, FAILED and NONE are not usable.
+const usableStates = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY |
+	netlink.NUD_PROBE | netlink.NUD_PERMANENT
+
+const (
+	// maxRoutes bounds the route cache; destinations past it are looked up
+	// with a syscall each time (NextHop is meant for realservers and gateways).
+	maxRoutes = 4096
+)
+
+// Resolver follows the kernel's IPv4 neighbour and route tables of the
+// network namespace it was created in. Lookup and the cached path of NextHop
+// are lock-free and do not allocate: they read immutable maps published
+// through atomic pointers by one background goroutine.
+type Resolver struct {
+	h      *netlink.Handle
+	ns     netns.NsHandle
+	ifaces map[int32]bool // nil: all interfaces; immutable
+
+	neigh  atomic.Pointer[map[[4]byte]neighbour]
+	routes atomic.Pointer[map[[4]byte]route]
+
+	mu sync.Mutex // serialises writers of routes and netlink requests
+
+	nmu    sync.Mutex
+	notify chan struct{} // closed and replaced on every published change
+
+	trig   chan [4]byte
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewResolver starts a Resolver for the current thread's network namespace,
+// restricted to the interfaces with the given indexes (all when empty). It
+// has loaded the neighbour table when it returns; it follows changes until
+// ctx is cancelled or Close is called.
+func NewResolver(ctx context.Context, ifindexes []int) (*Resolver, error) {
+	ns, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("arp: get current netns: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("arp: netlink handle: %w", err)
+	}
+	r := &Resolver{h: h, ns: ns, notify: make(chan struct{}), trig: make(chan [4]byte, 256)}
+	if len(ifindexes) > 0 {
+		r.ifaces = make(map[int32]bool, len(ifindexes))
+		for _, i := range ifindexes {
+			r.ifaces[int32(i)] = true
+		}
+	}
+	empty := map[[4]byte]neighbour{}
+	r.neigh.Store(&empty)
+	noRoutes := map[[4]byte]route{}
+	r.routes.Store(&noRoutes)
+
+	s, err := r.subscribe()
+	if err != nil {
+		h.Close()
+		ns.Close()
+		return nil, err
+	}
+	if err := r.loadNeigh(); err != nil {
+		s.stop()
+		h.Close()
+		ns.Close()
+		return nil, err
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.wg.Add(2)
+	go r.follow(ctx, s)
+	go r.resolveLoop(ctx)
+	return r, nil
+}
+
+// Close stops following the kernel and releases the netlink sockets. Lookups
+// after Close still answer from the last snapshot.
+func (r *Resolver) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	r.h.Close()
+	return r.ns.Close()
+}
+
+// Lookup returns the MAC address and interface of ip if the kernel has a
+// usable neighbour entry for it. On a miss it asks, without blocking, for
+// the kernel to resolve ip and returns ok=false. It does not allocate.
+func (r *Resolver) Lookup(ip [4]byte) (mac [6]byte, ifindex int, ok bool) {
+	n, ok := (*r.neigh.Load())[ip]
+	if !ok {
+		r.trigger(ip)
+		return mac, 0, false
+	}
+	return n.mac, int(n.ifindex), true
+}
+
+// NextHop returns the next hop for dst from the kernel's routing decision
+// (RTM_GETROUTE, as `ip route get`): gw is the gateway, or dst when it is
+// on-link; src is the preferred source address. ok=false for unreachable
+// and local destinations and routes out of interfaces not followed. Results
+// are cached and refreshed on every route change; a destination's first
+// call costs one netlink round trip, later ones are lock-free and do not
+// allocate, so warm it when the destination is configured.
+func (r *Resolver) NextHop(dst [4]byte) (gw [4]byte, ifindex int, src [4]byte, ok bool) {
+	if e, hit := (*r.routes.Load())[dst]; hit {
+		return e.gw, int(e.ifindex), e.src, e.ok
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := *r.routes.Load()
+	e, hit := m[dst]
+	if !hit {
+		e = r.routeGet(dst)
+		if len(m) < maxRoutes {
+			n := make(map[[4]byte]route, len(m)+1)
+			for k, v := range m {
+				n[k] = v
+			}
+			n[dst] = e
+			r.routes.Store(&n)
+		}
+	}
+	return e.gw, int(e.ifindex), e.src, e.ok
+}
+
+func (r *Resolver) trigger(ip [4]byte) {
+	select {
+	case r.trig <- ip:
+	default: // resolver busy; the next miss asks again
+	}
+}
+
+func errNotIPv4(ip netip.Addr) error { return fmt.Errorf("arp: %v: not an IPv4 address", ip) }
+
+// changed returns a channel closed at the next published change.
+func (r *Resolver) changed() <-chan struct{} {
+	r.nmu.Lock()
+	defer r.nmu.Unlock()
+	return r.notify
+}
+
+func (r *Resolver) publish() {
+	r.nmu.Lock()
+	close(r.notify)
+	r.notify = make(chan struct{})
+	r.nmu.Unlock()
+}
+
+// routeGet asks the kernel for its routing decision for dst. Caller holds mu.
+func (r *Resolver) routeGet(dst [4]byte) route {
+	rs, err := r.h.RouteGet(net.IP(dst[:]))
+	if err != nil || len(rs) == 0 {
+		return route{}
+	}
+	rt := rs[0]
+	if rt.Type == unix.RTN_LOCAL || rt.Type == unix.RTN_BROADCAST || rt.Type == unix.RTN_MULTICAST ||
+		(r.ifaces != nil && !r.ifaces[int32(rt.LinkIndex)]) {
+		return route{}
+	}
+	e := route{gw: dst, ifindex: int32(rt.LinkIndex), ok: true}
+	if gw := rt.Gw.To4(); gw != nil {
+		copy(e.gw[:], gw)
+	}
+	if src := rt.Src.To4(); src != nil {
+		copy(e.src[:], src)
+	}
+	return e
+}
+
+// refreshRoutes redoes the lookup of every cached destination.
+func (r *Resolver) refreshRoutes() {
+	r.mu.Lock()
+	old := *r.routes.Load()
+	n := make(map[[4]byte]route, len(old))
+	for k := range old {
+		n[k] = r.routeGet(k)
+	}
+	r.routes.Store(&n)
+	r.mu.Unlock()
+	r.publish()
+}
+
+// resolveLoop serves resolution requests from Lookup misses.
+func (r *Resolver) resolveLoop(ctx context.Context) {
+	defer r.wg.Done()
+	last := make(map[[4]byte]time.Time)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ip := <-r.trig:
+			now := time.Now()
+			if t, ok := last[ip]; ok && now.Sub(t) < retrigger {
+				continue
+			}
+			if len(last) > 4*maxRoutes {
+				clear(last)
+			}
+			last[ip] = now
+			r.solicit(ip)
+		}
+	}
+}
+
+// solicit makes the kernel resolve ip: it finds the interface ip is reached
+// on (directly, or through the gateway to it) and sends RTM_NEWNEIGH with
+// NTF_USE, which creates the entry if needed and runs neigh_event_send on
+// it — the same path a locally sent packet takes — so the kernel sends the
+// ARP request and retries it by its own rules (ucast/mcast_solicit). No
+// packet leaves for ip itself, and an entry in FAILED is retried.
+func (r *Resolver) solicit(ip [4]byte) error {
+	r.mu.Lock()
+	rt := r.routeGet(ip)
+	if rt.ok && rt.gw != ip {
+		ip = rt.gw
+	}
+	var err error
+	if rt.ok {
+		err = r.h.NeighSet(&netlink.Neigh{
+			LinkIndex: int(rt.ifindex),
+			Family:    netlink.FAMILY_V4,
+			State:     netlink.NUD_NONE,
+			Flags:     netlink.NTF_USE,
+			IP:        net.IP(ip[:]),
+		})
+	}
+	r.mu.Unlock()
+	return err
+}
+
+type subscription struct {
+	neigh  chan netlink.NeighUpdate
+	routes chan netlink.RouteUpdate
+	errs   chan error
+	done   chan struct{}
+}
+
+func (s *subscription) stop() {
+	close(s.done)
+	// The library's readers close their channels once their sockets are
+	// closed; drain so that they are never stuck sending.
+	go func() {
+		for range s.neigh {
+		}
+	}()
+	go func() {
+		for range s.routes {
+		}
+	}()
+}
+
+func (r *Resolver) subscribe() (*subscription, error) {
+	s := &subscription{
+		neigh:  make(chan netlink.NeighUpdate, 1024),
+		routes: make(chan netlink.RouteUpdate, 256),
+		errs:   make(chan error, 1),
+		done:   make(chan struct{}),
+	}
+	onErr := func(err error) {
+		select {
+		case s.errs <- err:
+		default:
+		}
+	}
+	ns := r.ns
+	if err := netlink.NeighSubscribeWithOptions(s.neigh, s.done, netlink.NeighSubscribeOptions{
+		Namespace: &ns, ErrorCallback: onErr,
+	}); err != nil {
+		close(s.done)
+		return nil, fmt.Errorf("arp: subscribe to neighbours: %w", err)
+	}
+	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
+		Namespace: &ns, ErrorCallback: onErr,
+	}); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("arp: subscribe to routes: %w", err)
+	}
+	return s, nil
+}
+
+// loadNeigh replaces the neighbour snapshot with a dump of the kernel table.
+func (r *Resolver) loadNeigh() error {
+	r.mu.Lock()
+	ns, err := r.h.NeighList(0, netlink.FAMILY_V4)
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("arp: list neighbours: %w", err)
+	}
+	m := make(map[[4]byte]neighbour, len(ns))
+	for i := range ns {
+		r.apply(m, unix.RTM_NEWNEIGH, &ns[i])
+	}
+	r.neigh.Store(&m)
+	r.publish()
+	return nil
+}
+
+func (r *Resolver) apply(m map[[4]byte]neighbour, typ uint16, n *netlink.Neigh) {
+	ip := n.IP.To4()
+	if ip == nil || (r.ifaces != nil && !r.ifaces[int32(n.LinkIndex)]) {
+		return
+	}
+	key := [4]byte(ip)
+	if typ == unix.RTM_DELNEIGH || n.State&usableStates == 0 || len(n.HardwareAddr) != 6 {
+		if cur, ok := m[key]; ok && cur.ifindex == int32(n.LinkIndex) {
+			delete(m, key)
+		}
+		return
+	}
+	m[key] = neighbour{mac: [6]byte(n.HardwareAddr), ifindex: int32(n.LinkIndex)}
+}
+
+// follow applies kernel notifications until ctx is done, resubscribing and
+// reloading the tables if a subscription fails (say, ENOBUFS on overflow).
+func (r *Resolver) follow(ctx context.Context, s *subscription) {
+	defer r.wg.Done()
+	for {
+		err := r.drain(ctx, s)
+		s.stop()
+		if err == nil {
+			return
+		}
+		for {
+			t := time.NewTimer(100 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if s, err = r.subscribe(); err != nil {
+				continue
+			}
+			if err = r.loadNeigh(); err != nil {
+				s.stop()
+				continue
+			}
+			r.refreshRoutes()
+			break
+		}
+	}
+}
+
+var errSubscription = errors.New("arp: netlink subscription ended")
+
+// drain returns nil when ctx is done, an error when s broke.
+func (r *Resolver) drain(ctx context.Context, s *subscription) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-s.errs:
+			return err
+		case u, ok := <-s.neigh:
+			if !ok {
+				return errSubscription
+			}
+			old := *r.neigh.Load()
+			m := make(map[[4]byte]neighbour, len(old)+1)
+			for k, v := range old {
+				m[k] = v
+			}
+			r.apply(m, u.Type, &u.Neigh)
+			for more := len(s.neigh); more > 0; more-- {
+				u, ok := <-s.neigh
+				if !ok {
+					break
+				}
+				r.apply(m, u.Type, &u.Neigh)
+			}
+			r.neigh.Store(&m)
+			r.publish()
+		case u, ok := <-s.routes:
+			if !ok {
+				return errSubscription
+			}
+			for more := len(s.routes); more > 0; more-- {
+				<-s.routes
+			}
+			if u.Family == netlink.FAMILY_V4 || u.Family == 0 {
+				r.refreshRoutes()
+			}
+		}
+	}
+}

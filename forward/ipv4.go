@@ -1,0 +1,162 @@
+package forward
+
+import (
+	"encoding/binary"
+
+	"github.com/govs-lb/govs/internal/csum"
+)
+
+// IPv4 header (RFC 791 section 3.1):
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|Version|  IHL  |Type of Service|          Total Length         |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|         Identification        |Flags|      Fragment Offset    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  Time to Live |    Protocol   |         Header Checksum       |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                       Source Address                          |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Destination Address                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Options                    |    Padding    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// Flags: bit 0 reserved (must be zero), bit 1 DF (don't fragment), bit 2
+// MF (more fragments). Fragment Offset counts 8-byte units.
+
+const (
+	ipVerIHL   = 0
+	ipTOS      = 1
+	ipTotalLen = 2
+	ipID       = 4
+	ipFlagsOff = 6
+	ipTTL      = 8
+	ipProto    = 9
+	ipCsum     = 10
+	ipSrc      = 12
+	ipDst      = 16
+
+	ipFlagDF     = 0x4000
+	ipFlagMF     = 0x2000
+	ipOffsetMask = 0x1fff
+)
+
+// IPv4MinHeaderLen is the length of an IPv4 header without options.
+const IPv4MinHeaderLen = 20
+
+// IP protocol numbers that Parse looks into.
+const (
+	ProtoICMP uint8 = 1
+	ProtoIPIP uint8 = 4
+	ProtoTCP  uint8 = 6
+	ProtoUDP  uint8 = 17
+)
+
+// IPv4 is a view of an IPv4 header followed by its payload. The caller
+// validates it once (Parse does: version, IHL, total length against the
+// buffer); the accessors then index without re-checking.
+type IPv4 []byte
+
+// Version returns the IP version field (4 for a valid view).
+func (b IPv4) Version() uint8 { return b[ipVerIHL] >> 4 }
+
+// HeaderLength returns the header length in bytes (IHL times 4).
+func (b IPv4) HeaderLength() int { return int(b[ipVerIHL]&0x0f) * 4 }
+
+// TOS returns the type of service (DSCP and ECN) byte.
+func (b IPv4) TOS() uint8 { return b[ipTOS] }
+
+// TotalLength returns the total length field: header plus payload.
+func (b IPv4) TotalLength() uint16 { return binary.BigEndian.Uint16(b[ipTotalLen:]) }
+
+// ID returns the identification field.
+func (b IPv4) ID() uint16 { return binary.BigEndian.Uint16(b[ipID:]) }
+
+// DontFragment reports whether DF is set.
+func (b IPv4) DontFragment() bool { return binary.BigEndian.Uint16(b[ipFlagsOff:])&ipFlagDF != 0 }
+
+// MoreFragments reports whether MF is set.
+func (b IPv4) MoreFragments() bool { return binary.BigEndian.Uint16(b[ipFlagsOff:])&ipFlagMF != 0 }
+
+// FragmentOffset returns the fragment offset in bytes.
+func (b IPv4) FragmentOffset() int {
+	return int(binary.BigEndian.Uint16(b[ipFlagsOff:])&ipOffsetMask) * 8
+}
+
+// TTL returns the time to live.
+func (b IPv4) TTL() uint8 { return b[ipTTL] }
+
+// Protocol returns the payload's IP protocol number.
+func (b IPv4) Protocol() uint8 { return b[ipProto] }
+
+// Checksum returns the header checksum field.
+func (b IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(b[ipCsum:]) }
+
+// Source returns the source address.
+func (b IPv4) Source() [4]byte { return [4]byte(b[ipSrc : ipSrc+4]) }
+
+// Destination returns the destination address.
+func (b IPv4) Destination() [4]byte { return [4]byte(b[ipDst : ipDst+4]) }
+
+// SetChecksum sets the header checksum field.
+func (b IPv4) SetChecksum(v uint16) { binary.BigEndian.PutUint16(b[ipCsum:], v) }
+
+// CalculateChecksum returns the header checksum computed over the header
+// (HeaderLength bytes) with the checksum field taken as zero.
+func (b IPv4) CalculateChecksum() uint16 {
+	hl := b.HeaderLength()
+	s := csum.Sum(b[:ipCsum], 0)
+	return ^csum.Checksum(b[ipCsum+2:hl], s)
+}
+
+// ChecksumValid reports whether the header checksum is correct. Parse does
+// not check it; the caller decides whether a bad header checksum drops the
+// packet (a NIC with RX checksum offload has usually checked already).
+func (b IPv4) ChecksumValid() bool {
+	return csum.Checksum(b[:b.HeaderLength()], 0) == 0xffff
+}
+
+// SetSourceWithChecksumUpdate sets the source address and updates the
+// header checksum incrementally (RFC 1624).
+func (b IPv4) SetSourceWithChecksumUpdate(a [4]byte) {
+	b.SetChecksum(csum.Update32(b.Checksum(), b.Source(), a))
+	copy(b[ipSrc:ipSrc+4], a[:])
+}
+
+// SetDestinationWithChecksumUpdate sets the destination address and updates
+// the header checksum incrementally (RFC 1624).
+func (b IPv4) SetDestinationWithChecksumUpdate(a [4]byte) {
+	b.SetChecksum(csum.Update32(b.Checksum(), b.Destination(), a))
+	copy(b[ipDst:ipDst+4], a[:])
+}
+
+// SetTTLWithChecksumUpdate sets the TTL and updates the header checksum
+// incrementally (RFC 1624; TTL shares its 16-bit word with Protocol).
+func (b IPv4) SetTTLWithChecksumUpdate(ttl uint8) {
+	old := binary.BigEndian.Uint16(b[ipTTL:])
+	b[ipTTL] = ttl
+	b.SetChecksum(csum.Update16(b.Checksum(), old, binary.BigEndian.Uint16(b[ipTTL:])))
+}
+
+// Payload returns the bytes after the header up to the total length.
+func (b IPv4) Payload() []byte { return b[b.HeaderLength():b.TotalLength()] }
+
+// encodeIPv4 writes an option-less IPv4 header into b[:20] and computes its
+// checksum.
+func encodeIPv4(b IPv4, tos uint8, totalLen, id, flagsOff uint16, ttl, proto uint8, src, dst [4]byte) {
+	_ = b[IPv4MinHeaderLen-1]
+	b[ipVerIHL] = 0x45
+	b[ipTOS] = tos
+	binary.BigEndian.PutUint16(b[ipTotalLen:], totalLen)
+	binary.BigEndian.PutUint16(b[ipID:], id)
+	binary.BigEndian.PutUint16(b[ipFlagsOff:], flagsOff)
+	b[ipTTL] = ttl
+	b[ipProto] = proto
+	b[ipCsum], b[ipCsum+1] = 0, 0
+	copy(b[ipSrc:ipSrc+4], src[:])
+	copy(b[ipDst:ipDst+4], dst[:])
+	b.SetChecksum(^csum.Checksum(b[:IPv4MinHeaderLen], 0))
+}

@@ -1,0 +1,227 @@
+package forward
+
+import (
+	"encoding/binary"
+
+	"github.com/govs-lb/govs/internal/csum"
+)
+
+// The rewriters below change a frame in place. Each takes the *Packet that
+// a successful Parse of the same frame filled; with anything else their
+// behaviour is undefined (they may panic). None allocates. They keep *p in
+// step with the frame (addresses, ports, ICMP type), so a rewritten frame
+// can be rewritten again without parsing it again.
+
+// RewriteDR prepares a frame for direct routing (IPVS "gatewaying", -g):
+// the destination MAC becomes the realserver's, the source MAC the outgoing
+// interface's. Nothing else changes: the realserver owns the VIP itself.
+func RewriteDR(frame []byte, p *Packet, dstMAC, srcMAC [6]byte) {
+	SetMACs(frame, dstMAC, srcMAC)
+}
+
+// RewriteLocal prepares a frame for a LocalNode destination: the
+// destination MAC becomes the tap's, so that the host stack accepts it. The
+// source MAC and the IP packet are untouched.
+func RewriteLocal(frame []byte, p *Packet, tapMAC [6]byte) {
+	copy(frame[ethDst:ethDst+macLen], tapMAC[:])
+}
+
+// MasqIn translates a client's packet for a masqueraded (NAT, -m)
+// realserver: destination VIP:vport becomes rip:rport. The IPv4 header
+// checksum and the TCP/UDP checksum are updated incrementally (RFC 1624):
+// a UDP checksum of zero (none) stays zero, a CHECKSUM_PARTIAL field
+// (p.Partial) gets only the address change, in the partial sense. A later
+// fragment (FragOff > 0) has only its IP header translated. Protocols other
+// than TCP and UDP have only the address translated. MACs are set
+// separately (SetMACs).
+func MasqIn(frame []byte, p *Packet, rip [4]byte, rport uint16) {
+	ip := IPv4(frame[p.L3:p.L4])
+	ip.SetDestinationWithChecksumUpdate(rip)
+	if p.hasPorts() {
+		natL4(frame[p.L4:p.End], p.Proto, p.Partial, p.Dst, rip, tcpDstPort, p.DstPort, rport)
+		p.DstPort = rport
+	}
+	p.Dst = rip
+}
+
+// MasqOut translates a masqueraded realserver's reply back to the client:
+// source rip:rport becomes VIP:vport. Checksums as in MasqIn.
+func MasqOut(frame []byte, p *Packet, vip [4]byte, vport uint16) {
+	ip := IPv4(frame[p.L3:p.L4])
+	ip.SetSourceWithChecksumUpdate(vip)
+	if p.hasPorts() {
+		natL4(frame[p.L4:p.End], p.Proto, p.Partial, p.Src, vip, tcpSrcPort, p.SrcPort, vport)
+		p.SrcPort = vport
+	}
+	p.Src = vip
+}
+
+// natL4 rewrites one address/port pair's effect on a TCP or UDP header:
+// the checksum (address in the pseudo-header, port in the header) and the
+// port at portOff (the same offsets in TCP and UDP).
+func natL4(l4 []byte, proto uint8, partial bool, oldA, newA [4]byte, portOff int, oldP, newP uint16) {
+	co := tcpCsum
+	if proto == ProtoUDP {
+		co = udpCsum
+	}
+	cs := binary.BigEndian.Uint16(l4[co:])
+	switch {
+	case partial:
+		// The field is the uncomplemented pseudo-header sum: addresses
+		// change it in the opposite sense, ports not at all
+		// (inet_proto_csum_replace4/2 with CHECKSUM_PARTIAL).
+		cs = csum.UpdatePartial32(cs, oldA, newA)
+	case proto == ProtoUDP && cs == 0:
+		// No checksum (RFC 768): stays none.
+	default:
+		cs = csum.Update16(csum.Update32(cs, oldA, newA), oldP, newP)
+		if proto == ProtoUDP && cs == 0 {
+			cs = 0xffff // a computed zero is sent as all ones (RFC 768)
+		}
+	}
+	binary.BigEndian.PutUint16(l4[co:], cs)
+	binary.BigEndian.PutUint16(l4[portOff:], newP)
+}
+
+// MasqICMPIn translates an ICMP error that arrives from the client side
+// about a masqueraded connection, as IPVS's ip_vs_nat_icmp does for
+// packets going in (ip_vs_in_icmp). Such an error quotes a packet that the
+// director sent to the client, VIP:vport -> client, so:
+//
+//   - outer destination VIP -> rip (IPv4 header checksum updated);
+//   - quoted source VIP -> rip and, for TCP/UDP, quoted source port
+//     vport -> rport; the quoted IPv4 header checksum is recomputed;
+//   - the ICMP checksum is recomputed over the ICMP message.
+//
+// Like the kernel, it leaves the quoted TCP/UDP checksum alone: the quote
+// is usually truncated before it, and no receiver checks it.
+//
+// Only the errors IsICMPError names are translated (destination
+// unreachable, source quench, time exceeded): MasqICMPIn returns false and
+// changes nothing for any other packet (p.HasInner is false).
+func MasqICMPIn(frame []byte, p *Packet, rip [4]byte, rport uint16) bool {
+	if !p.HasInner {
+		return false
+	}
+	IPv4(frame[p.L3:p.L4]).SetDestinationWithChecksumUpdate(rip)
+	p.Dst = rip
+	q := &p.Inner
+	copy(frame[q.L3+ipSrc:q.L3+ipSrc+4], rip[:])
+	q.Src = rip
+	if q.HasPorts {
+		setPort(frame, q.L4+tcpSrcPort, rport)
+		q.SrcPort = rport
+	}
+	finishICMPError(frame, p)
+	return true
+}
+
+// MasqICMPOut translates an ICMP error that a masqueraded realserver (or a
+// router on its side) sends back about a connection, as IPVS's
+// ip_vs_nat_icmp does for packets going out (ip_vs_out_icmp). Such an
+// error quotes a packet that the director forwarded to the realserver,
+// client -> rip:rport, so:
+//
+//   - outer source -> vip (IPv4 header checksum updated);
+//   - quoted destination -> vip and, for TCP/UDP, quoted destination port
+//     -> vport; the quoted IPv4 header checksum is recomputed;
+//   - the ICMP checksum is recomputed over the ICMP message.
+//
+// It returns false and changes nothing unless p.HasInner.
+func MasqICMPOut(frame []byte, p *Packet, vip [4]byte, vport uint16) bool {
+	if !p.HasInner {
+		return false
+	}
+	IPv4(frame[p.L3:p.L4]).SetSourceWithChecksumUpdate(vip)
+	p.Src = vip
+	q := &p.Inner
+	copy(frame[q.L3+ipDst:q.L3+ipDst+4], vip[:])
+	q.Dst = vip
+	if q.HasPorts {
+		setPort(frame, q.L4+tcpDstPort, vport)
+		q.DstPort = vport
+	}
+	finishICMPError(frame, p)
+	return true
+}
+
+// finishICMPError recomputes the quoted IPv4 header checksum and the ICMP
+// checksum (ip_send_check(ciph) and ip_vs_checksum_complete in IPVS).
+func finishICMPError(frame []byte, p *Packet) {
+	q := IPv4(frame[p.Inner.L3:p.Inner.L4])
+	q.SetChecksum(q.CalculateChecksum())
+	m := ICMPv4(frame[p.L4:p.End])
+	m.SetChecksum(0)
+	m.SetChecksum(^csum.Checksum(m, 0))
+}
+
+// echoReplyTTL is the TTL of echo replies, Linux's default (sysctl
+// net.ipv4.ip_default_ttl).
+const echoReplyTTL = 64
+
+// BuildEchoReply turns an ICMP echo request (to a VIP) into its reply in
+// place: MACs swapped, addresses swapped (which leaves the IPv4 header
+// checksum as it is), TTL set to 64, type 0 and code 0; checksums updated
+// incrementally. IP options and the echo data are kept. It returns false
+// and changes nothing unless p is an unfragmented echo request.
+func BuildEchoReply(frame []byte, p *Packet) bool {
+	if p.Proto != ProtoICMP || p.ICMPType != ICMPEcho || p.IsFragment() {
+		return false
+	}
+	var mac [6]byte
+	copy(mac[:], frame[ethDst:ethDst+macLen])
+	copy(frame[ethDst:ethDst+macLen], frame[ethSrc:ethSrc+macLen])
+	copy(frame[ethSrc:ethSrc+macLen], mac[:])
+
+	ip := IPv4(frame[p.L3:p.L4])
+	copy(ip[ipSrc:ipSrc+4], p.Dst[:])
+	copy(ip[ipDst:ipDst+4], p.Src[:])
+	ip.SetTTLWithChecksumUpdate(echoReplyTTL)
+	p.Src, p.Dst = p.Dst, p.Src
+	p.TTL = echoReplyTTL
+
+	m := ICMPv4(frame[p.L4:p.End])
+	old := binary.BigEndian.Uint16(m[icmpType:])
+	m[icmpType], m[icmpCode] = ICMPEchoReply, 0
+	m.SetChecksum(csum.Update16(m.Checksum(), old, 0))
+	p.ICMPType, p.ICMPCode = ICMPEchoReply, 0
+	return true
+}
+
+// CompleteChecksum finishes the transport checksum of a frame captured
+// with its checksum not yet computed (TP_STATUS_CSUMNOTREADY, or
+// virtio_net_hdr with VIRTIO_NET_HDR_F_NEEDS_CSUM): csumStart is the offset
+// in the frame where the checksummed region starts and csumOffset the
+// offset of the checksum field from csumStart, as in struct
+// virtio_net_hdr.
+//
+// For TCP and UDP with csumStart at the transport header and the field at
+// its usual place, the checksum is computed from scratch, pseudo-header
+// included, whatever the field held. Otherwise it is completed as Linux's
+// skb_checksum_help does: the sum of frame[csumStart:p.End] with the field
+// as found (the pseudo-header sum) is folded and complemented into the
+// field. A result of zero is written as 0xffff (CSUM_MANGLED_0). It clears
+// p.Partial and returns true, or returns false and changes nothing when the
+// offsets are outside the IP packet.
+func CompleteChecksum(frame []byte, p *Packet, csumStart, csumOffset int) bool {
+	if csumStart < p.L3 || csumOffset < 0 || csumStart > p.End || p.End-csumStart < csumOffset+2 {
+		return false
+	}
+	field := csumStart + csumOffset
+	var sum uint16
+	if csumStart == p.L4 && p.hasPorts() && !p.MoreFrags &&
+		(p.Proto == ProtoTCP && csumOffset == tcpCsum || p.Proto == ProtoUDP && csumOffset == udpCsum) {
+		frame[field], frame[field+1] = 0, 0
+		ph := csum.IPv4PseudoHeader(p.Src, p.Dst, p.Proto, uint16(p.End-p.L4))
+		sum = csum.Checksum(frame[p.L4:p.End], ph)
+	} else {
+		sum = csum.Checksum(frame[csumStart:p.End], 0)
+	}
+	cs := ^sum
+	if cs == 0 {
+		cs = 0xffff
+	}
+	binary.BigEndian.PutUint16(frame[field:], cs)
+	p.Partial = false
+	return true
+}

@@ -1,0 +1,92 @@
+package forward
+
+import "encoding/binary"
+
+// TCP header (RFC 9293 section 3.1):
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|          Source Port          |       Destination Port        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                        Sequence Number                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Acknowledgment Number                      |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  Data |       |C|E|U|A|P|R|S|F|                               |
+//	| Offset| Rsrvd |W|C|R|C|S|S|Y|I|            Window             |
+//	|       |       |R|E|G|K|H|T|N|N|                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|           Checksum            |         Urgent Pointer        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Options                    |    Padding    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                             data                              |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+const (
+	tcpSrcPort = 0
+	tcpDstPort = 2
+	tcpSeq     = 4
+	tcpAck     = 8
+	tcpDataOff = 12
+	tcpFlags   = 13
+	tcpWindow  = 14
+	tcpCsum    = 16
+	tcpUrgent  = 18
+)
+
+// TCPMinHeaderLen is the length of a TCP header without options.
+const TCPMinHeaderLen = 20
+
+// TCP flags, as in the flags byte (offset 13) and Packet.TCPFlags.
+const (
+	TCPFlagFIN uint8 = 1 << iota
+	TCPFlagSYN
+	TCPFlagRST
+	TCPFlagPSH
+	TCPFlagACK
+	TCPFlagURG
+	TCPFlagECE
+	TCPFlagCWR
+)
+
+// TCP is a view of a TCP header and its data. The caller checks that it
+// holds at least DataOffset bytes (Parse does).
+type TCP []byte
+
+// SourcePort returns the source port.
+func (b TCP) SourcePort() uint16 { return binary.BigEndian.Uint16(b[tcpSrcPort:]) }
+
+// DestinationPort returns the destination port.
+func (b TCP) DestinationPort() uint16 { return binary.BigEndian.Uint16(b[tcpDstPort:]) }
+
+// Seq returns the sequence number.
+func (b TCP) Seq() uint32 { return binary.BigEndian.Uint32(b[tcpSeq:]) }
+
+// Ack returns the acknowledgment number.
+func (b TCP) Ack() uint32 { return binary.BigEndian.Uint32(b[tcpAck:]) }
+
+// DataOffset returns the header length in bytes (data offset times 4).
+func (b TCP) DataOffset() int { return int(b[tcpDataOff]>>4) * 4 }
+
+// Flags returns the flags byte (TCPFlagFIN ... TCPFlagCWR).
+func (b TCP) Flags() uint8 { return b[tcpFlags] }
+
+// Window returns the window field.
+func (b TCP) Window() uint16 { return binary.BigEndian.Uint16(b[tcpWindow:]) }
+
+// Checksum returns the checksum field.
+func (b TCP) Checksum() uint16 { return binary.BigEndian.Uint16(b[tcpCsum:]) }
+
+// SetChecksum sets the checksum field.
+func (b TCP) SetChecksum(v uint16) { binary.BigEndian.PutUint16(b[tcpCsum:], v) }
+
+// SetSeq sets the sequence number (the checksum is not updated).
+func (b TCP) SetSeq(v uint32) { binary.BigEndian.PutUint32(b[tcpSeq:], v) }
+
+// SetFlags sets the flags byte (the checksum is not updated).
+func (b TCP) SetFlags(f uint8) { b[tcpFlags] = f }
+
+// setPort writes a 16-bit port at off (no checksum is updated).
+func setPort(b []byte, off int, port uint16) { binary.BigEndian.PutUint16(b[off:], port) }
