@@ -281,6 +281,4 @@ func checkSums(tb testing.TB, frame []byte) Packet {
 	return p
 }
 
-func ip4(l gopacket.Layer) *layers.IPv4 { return l.(*layers.IPv4) }
-
 func addr(a [4]byte) net.IP { return net.IP(a[:]) }
