@@ -16,5 +16,6 @@ require (
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
 	github.com/mdlayher/socket v0.7.0 // indirect
+	github.com/prometheus/client_golang v1.23.2 // indirect
 	golang.org/x/sync v0.23.0 // indirect
 )

@@ -33,6 +33,13 @@ import (
 // IPIP outer header (and a spare VLAN tag).
 const ringHeadroom = 64
 
+// nextHops resolves where a packet to an address goes: the Ethernet
+// destination, the output interface and the source address to use. The
+// arp.Resolver implements it over the kernel's tables; tests use a map.
+type nextHops interface {
+	Resolve(dst [4]byte) (mac [6]byte, ifindex int, src [4]byte, ok bool)
+}
+
 // snapshot is what workers read per packet, published whole.
 type snapshot struct {
 	master bool
@@ -50,7 +57,7 @@ type Director struct {
 	log *slog.Logger
 
 	bal   *balancer.Balancer
-	res   *arp.Resolver
+	res   nextHops
 	nft   *nftin.Table
 	ports []port
 	names []string
@@ -146,11 +153,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	for i, p := range d.ports {
 		ifindexes[i] = p.ifindex
 	}
-	d.res, err = arp.NewResolver(rctx, ifindexes)
+	res, err := arp.NewResolver(rctx, ifindexes)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { d.res.Close() })
+	d.res = res
+	cleanups = append(cleanups, func() { res.Close() })
 
 	d.publish()
 	if err := d.openSockets(); err != nil {
@@ -327,7 +335,23 @@ func (d *Director) reconfigure() error {
 		return err
 	}
 	d.announceNew()
+	d.warmNextHops()
 	return nil
+}
+
+// warmNextHops asks for the next hop of every realserver now, so the
+// kernel resolves it before the first connection needs it.
+func (d *Director) warmNextHops() {
+	if d.res == nil {
+		return
+	}
+	for _, s := range d.bal.Services() {
+		for _, ds := range s.Dests {
+			if ds.Method != balancer.MethodLocal {
+				d.res.Resolve(ds.Addr.As4())
+			}
+		}
+	}
 }
 
 // announceNew sends gratuitous ARPs for VIP addresses not announced yet.
