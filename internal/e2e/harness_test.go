@@ -124,7 +124,7 @@ func (d *daemon) stop() {
 	if _, err := os.Stat(d.socket); err == nil {
 		t.Errorf("control socket %s left behind", d.socket)
 	}
-	if t.Failed() {
+	if t.Failed() || os.Getenv("GOVS_E2E_LOG") != "" {
 		t.Logf("govs log:\n%s", d.stderr)
 	}
 }

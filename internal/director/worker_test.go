@@ -1,0 +1,363 @@
+package director
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/internal/afpacket"
+)
+
+// The worker's whole per-packet path (parse, balancer, rewrite, queue)
+// without sockets: frames go in through a slice and come out in a sink.
+
+var (
+	portMAC  = [6]byte{0x02, 0, 0, 0, 0, 0x01}
+	clientHW = [6]byte{0x02, 0, 0, 0, 0, 0xc1}
+	rsMAC    = [6]byte{0x02, 0, 0, 0, 0, 0x51}
+	gwMAC    = [6]byte{0x02, 0, 0, 0, 0, 0x99}
+	vipA     = [4]byte{198, 51, 100, 1}
+	clientA  = [4]byte{192, 0, 2, 2}
+	rsA      = [4]byte{203, 0, 113, 11}
+	dirA     = [4]byte{203, 0, 113, 1}
+)
+
+const testIfindex = 7
+
+type mapHops map[[4]byte][6]byte
+
+func (m mapHops) Resolve(dst [4]byte) (mac [6]byte, ifindex int, src [4]byte, ok bool) {
+	mac, ok = m[dst]
+	if !ok {
+		mac, ok = m[[4]byte{}] // default route
+	}
+	return mac, testIfindex, dirA, ok
+}
+
+type sink struct{ frames [][]byte }
+
+func (s *sink) SendBatch(frames [][]byte, hdrs []afpacket.VnetHdr) (int, error) {
+	for _, f := range frames {
+		s.frames = append(s.frames, append([]byte(nil), f...))
+	}
+	return len(frames), nil
+}
+
+// countSink only counts, so benchmarks measure the worker.
+type countSink struct{ n int }
+
+func (s *countSink) SendBatch(frames [][]byte, hdrs []afpacket.VnetHdr) (int, error) {
+	s.n += len(frames)
+	return len(frames), nil
+}
+
+func newTestWorker(t testing.TB, m balancer.Method, tx txSink) *worker {
+	t.Helper()
+	d := &Director{role: RoleMaster, res: mapHops{rsA: rsMAC, {}: gwMAC}}
+	d.bal = balancer.New(balancer.Config{MaxConns: 1 << 16})
+	key := balancer.ServiceKey{Proto: balancer.TCP, Addr: netip.AddrFrom4(vipA), Port: 80}
+	if err := d.bal.AddService(balancer.ServiceConfig{ServiceKey: key, Scheduler: "rr"}); err != nil {
+		t.Fatal(err)
+	}
+	ukey := balancer.ServiceKey{Proto: balancer.UDP, Addr: netip.AddrFrom4(vipA), Port: 53}
+	if err := d.bal.AddService(balancer.ServiceConfig{ServiceKey: ukey, Scheduler: "rr"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []balancer.ServiceKey{key, ukey} {
+		if err := d.bal.AddDest(k, balancer.DestConfig{Addr: netip.AddrFrom4(rsA), Port: 8080, Method: m, Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.publish()
+	ports := []port{{ifindex: testIfindex, mac: portMAC, mtu: 1500}}
+	return newWorker(d, nil, ports, []txSink{tx}, 1)
+}
+
+// frame builds a client frame with headroom in front, as the ring has it.
+func frame(t testing.TB, l ...gopacket.SerializableLayer) afpacket.Frame {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, l...); err != nil {
+		t.Fatal(err)
+	}
+	b := append(make([]byte, ringHeadroom), buf.Bytes()...)
+	return afpacket.Frame{Data: b[ringHeadroom:], Buf: b, Headroom: ringHeadroom, Len: len(b) - ringHeadroom, Ifindex: testIfindex}
+}
+
+func tcpFrame(t testing.TB, sport uint16, syn bool, payload []byte) afpacket.Frame {
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(clientHW[:]), DstMAC: net.HardwareAddr(portMAC[:]), EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP(clientA[:]), DstIP: net.IP(vipA[:]), Flags: layers.IPv4DontFragment, Id: 77}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 80, Seq: 1000, SYN: syn, ACK: !syn, Window: 512}
+	tcp.SetNetworkLayerForChecksum(ip)
+	return frame(t, eth, ip, tcp, gopacket.Payload(payload))
+}
+
+func decode(t *testing.T, b []byte) gopacket.Packet {
+	t.Helper()
+	p := gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
+	if el := p.ErrorLayer(); el != nil {
+		t.Fatalf("output does not decode: %v", el.Error())
+	}
+	return p
+}
+
+// checksumsValid recomputes the IPv4 and TCP/UDP checksums of p.
+func checksumsValid(t *testing.T, p gopacket.Packet) {
+	t.Helper()
+	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	want := ip.Checksum
+	raw := append([]byte(nil), ip.Contents...)
+	raw[10], raw[11] = 0, 0
+	if got := foldSum(raw, 0); got != want {
+		t.Errorf("IPv4 checksum %#04x, recomputed %#04x", want, got)
+	}
+	if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
+		seg := append(append([]byte(nil), tcp.Contents...), tcp.Payload...)
+		seg[16], seg[17] = 0, 0
+		if got := foldSum(seg, pseudo(ip, len(seg))); got != tcp.Checksum {
+			t.Errorf("TCP checksum %#04x, recomputed %#04x", tcp.Checksum, got)
+		}
+	}
+}
+
+func pseudo(ip *layers.IPv4, n int) uint32 {
+	var s uint32
+	for _, a := range [][]byte{ip.SrcIP.To4(), ip.DstIP.To4()} {
+		s += uint32(a[0])<<8 | uint32(a[1])
+		s += uint32(a[2])<<8 | uint32(a[3])
+	}
+	return s + uint32(ip.Protocol) + uint32(n)
+}
+
+func foldSum(b []byte, s uint32) uint16 {
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return ^uint16(s)
+}
+
+func run1(w *worker, f afpacket.Frame) {
+	w.now = monotonic()
+	w.handle(&f)
+	w.flush()
+}
+
+func TestWorkerDR(t *testing.T) {
+	s := &sink{}
+	w := newTestWorker(t, balancer.MethodDR, s)
+	in := tcpFrame(t, 40000, true, nil)
+	orig := append([]byte(nil), in.Data...)
+	run1(w, in)
+	if len(s.frames) != 1 {
+		t.Fatalf("sent %d frames, want 1 (counters %v)", len(s.frames), w.counters)
+	}
+	out := s.frames[0]
+	p := decode(t, out)
+	eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	if [6]byte(eth.DstMAC) != rsMAC || [6]byte(eth.SrcMAC) != portMAC {
+		t.Errorf("DR MACs %v -> %v, want %v -> %v", eth.SrcMAC, eth.DstMAC, net.HardwareAddr(portMAC[:]), net.HardwareAddr(rsMAC[:]))
+	}
+	// Ethernet padding after the IP packet is not sent (the NIC re-pads).
+	if len(out) != 54 || string(out[12:]) != string(orig[12:len(out)]) {
+		t.Errorf("DR changed bytes after the MAC addresses:\n% x\n% x", orig, out)
+	}
+}
+
+func TestWorkerMasqBothWays(t *testing.T) {
+	s := &sink{}
+	w := newTestWorker(t, balancer.MethodMasq, s)
+	run1(w, tcpFrame(t, 40001, true, nil))
+	if len(s.frames) != 1 {
+		t.Fatalf("sent %d frames, want 1 (counters %v)", len(s.frames), w.counters)
+	}
+	p := decode(t, s.frames[0])
+	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if [4]byte(ip.DstIP.To4()) != rsA || tcp.DstPort != 8080 || [4]byte(ip.SrcIP.To4()) != clientA || tcp.SrcPort != 40001 {
+		t.Errorf("DNAT gave %v:%d -> %v:%d", ip.SrcIP, tcp.SrcPort, ip.DstIP, tcp.DstPort)
+	}
+	if eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet); [6]byte(eth.DstMAC) != rsMAC {
+		t.Errorf("DNAT frame to %v, want the realserver's MAC", eth.DstMAC)
+	}
+	checksumsValid(t, p)
+
+	// The reply: RS:8080 -> client:40001 becomes VIP:80 -> client, to the gateway.
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(rsMAC[:]), DstMAC: net.HardwareAddr(portMAC[:]), EthernetType: layers.EthernetTypeIPv4}
+	rip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP(rsA[:]), DstIP: net.IP(clientA[:])}
+	rtcp := &layers.TCP{SrcPort: 8080, DstPort: 40001, SYN: true, ACK: true, Seq: 5, Ack: 1001, Window: 100}
+	rtcp.SetNetworkLayerForChecksum(rip)
+	run1(w, frame(t, eth, rip, rtcp, gopacket.Payload([]byte("hello"))))
+	if len(s.frames) != 2 {
+		t.Fatalf("reply: sent %d frames in all, want 2 (counters %v)", len(s.frames), w.counters)
+	}
+	p = decode(t, s.frames[1])
+	ip = p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	tcp = p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if [4]byte(ip.SrcIP.To4()) != vipA || tcp.SrcPort != 80 || [4]byte(ip.DstIP.To4()) != clientA || tcp.DstPort != 40001 {
+		t.Errorf("SNAT gave %v:%d -> %v:%d", ip.SrcIP, tcp.SrcPort, ip.DstIP, tcp.DstPort)
+	}
+	if eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet); [6]byte(eth.DstMAC) != gwMAC || [6]byte(eth.SrcMAC) != portMAC {
+		t.Errorf("SNAT frame %v -> %v, want %v -> gateway", eth.SrcMAC, eth.DstMAC, net.HardwareAddr(portMAC[:]))
+	}
+	checksumsValid(t, p)
+}
+
+func TestWorkerTunnel(t *testing.T) {
+	s := &sink{}
+	w := newTestWorker(t, balancer.MethodTun, s)
+	in := tcpFrame(t, 40002, true, []byte("payload"))
+	inner := append([]byte(nil), in.Data[14:]...)
+	run1(w, in)
+	if len(s.frames) != 1 {
+		t.Fatalf("sent %d frames, want 1 (counters %v)", len(s.frames), w.counters)
+	}
+	p := decode(t, s.frames[0])
+	outer := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if outer.Protocol != layers.IPProtocolIPv4 || [4]byte(outer.SrcIP.To4()) != dirA || [4]byte(outer.DstIP.To4()) != rsA {
+		t.Fatalf("outer header %v -> %v proto %v", outer.SrcIP, outer.DstIP, outer.Protocol)
+	}
+	if outer.Flags&layers.IPv4DontFragment == 0 || outer.TTL != 64 || int(outer.Length) != len(inner)+20 {
+		t.Errorf("outer flags %v TTL %d length %d (inner %d)", outer.Flags, outer.TTL, outer.Length, len(inner))
+	}
+	if string(s.frames[0][34:]) != string(inner) {
+		t.Errorf("inner packet changed by encapsulation")
+	}
+}
+
+func TestWorkerTunnelFragNeeded(t *testing.T) {
+	s := &sink{}
+	w := newTestWorker(t, balancer.MethodTun, s)
+	run1(w, tcpFrame(t, 40003, true, make([]byte, 1460))) // 1500 bytes of IP, DF
+	if len(s.frames) != 1 {
+		t.Fatalf("sent %d frames, want the ICMP error (counters %v)", len(s.frames), w.counters)
+	}
+	p := decode(t, s.frames[0])
+	icmp, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+	if !ok || icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 4) {
+		t.Fatalf("want ICMP fragmentation needed, got %v", p)
+	}
+	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if [4]byte(ip.DstIP.To4()) != clientA || [4]byte(ip.SrcIP.To4()) != vipA {
+		t.Errorf("ICMP %v -> %v, want VIP -> client", ip.SrcIP, ip.DstIP)
+	}
+	if mtu := uint16(icmp.Seq); mtu != 1480 {
+		t.Errorf("next-hop MTU %d, want 1480", mtu)
+	}
+}
+
+func TestWorkerARPAndEcho(t *testing.T) {
+	s := &sink{}
+	w := newTestWorker(t, balancer.MethodDR, s)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(clientHW[:]), DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP}
+	req := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+		Operation: layers.ARPRequest, SourceHwAddress: clientHW[:], SourceProtAddress: clientA[:], DstHwAddress: make([]byte, 6), DstProtAddress: vipA[:]}
+	run1(w, frame(t, eth, req))
+	other := *req
+	other.DstProtAddress = []byte{198, 51, 100, 77}
+	run1(w, frame(t, eth, &other)) // not a VIP: no answer
+	if len(s.frames) != 1 {
+		t.Fatalf("sent %d frames, want 1 ARP reply", len(s.frames))
+	}
+	arp := decode(t, s.frames[0]).Layer(layers.LayerTypeARP).(*layers.ARP)
+	if arp.Operation != layers.ARPReply || [6]byte(arp.SourceHwAddress) != portMAC || [4]byte(arp.SourceProtAddress) != vipA {
+		t.Errorf("ARP reply %+v", arp)
+	}
+
+	e := &layers.Ethernet{SrcMAC: net.HardwareAddr(clientHW[:]), DstMAC: net.HardwareAddr(portMAC[:]), EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.IP(clientA[:]), DstIP: net.IP(vipA[:])}
+	echo := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 9, Seq: 1}
+	run1(w, frame(t, e, ip, echo, gopacket.Payload([]byte("ping"))))
+	if len(s.frames) != 2 {
+		t.Fatalf("no echo reply (counters %v)", w.counters)
+	}
+	p := decode(t, s.frames[1])
+	rep := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+	rip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if rep.TypeCode.Type() != 0 || [4]byte(rip.SrcIP.To4()) != vipA || [4]byte(rip.DstIP.To4()) != clientA {
+		t.Errorf("echo reply %v from %v to %v", rep.TypeCode, rip.SrcIP, rip.DstIP)
+	}
+	checksumsValid(t, p)
+}
+
+func TestWorkerCountsBadFrames(t *testing.T) {
+	s := &sink{}
+	w := newTestWorker(t, balancer.MethodDR, s)
+	f := tcpFrame(t, 40004, true, nil)
+	f.Data[24] ^= 0xff // IPv4 header checksum
+	run1(w, f)
+	g := tcpFrame(t, 40005, false, nil) // not a SYN: no connection
+	run1(w, g)
+	h := tcpFrame(t, 40006, true, nil)
+	h.Data, h.Len = h.Data[:20], 20
+	run1(w, h)
+	if len(s.frames) != 0 {
+		t.Fatalf("bad frames were forwarded")
+	}
+	if w.counters[cntBadIPCsum] != 1 || w.counters[cntNotSYN] != 1 || w.counters[cntParseErr] != 1 {
+		t.Fatalf("counters %v", w.counters)
+	}
+}
+
+func TestWorkerZeroAllocs(t *testing.T) {
+	for _, m := range []balancer.Method{balancer.MethodDR, balancer.MethodMasq, balancer.MethodTun} {
+		w := newTestWorker(t, m, &countSink{})
+		syn := tcpFrame(t, 40100, true, nil)
+		run1(w, syn)
+		ack := tcpFrame(t, 40100, false, make([]byte, 18))
+		buf := append([]byte(nil), ack.Buf...)
+		allocs := testing.AllocsPerRun(200, func() {
+			copy(ack.Buf, buf)
+			w.handle(&ack)
+			w.flush()
+		})
+		if allocs != 0 {
+			t.Errorf("method %v: %v allocations per established packet, want 0", m, allocs)
+		}
+	}
+}
+
+// BenchmarkWorker is the whole per-packet path for an established flow:
+// parse, connection lookup, rewrite, queue and flush (to a counting sink).
+func BenchmarkWorker(b *testing.B) {
+	for _, m := range []balancer.Method{balancer.MethodDR, balancer.MethodMasq, balancer.MethodTun} {
+		b.Run(m.String(), func(b *testing.B) {
+			w := newTestWorker(b, m, &countSink{})
+			const flows = 4096
+			frames := make([]afpacket.Frame, flows)
+			pristine := make([][]byte, flows)
+			for i := range flows {
+				run1(w, tcpFrame(b, uint16(10000+i), true, nil))
+				frames[i] = tcpFrame(b, uint16(10000+i), false, make([]byte, 18))
+				pristine[i] = append([]byte(nil), frames[i].Buf...)
+			}
+			w.now = monotonic()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				f := &frames[i%flows]
+				copy(f.Buf[ringHeadroom-20:ringHeadroom+14], pristine[i%flows][ringHeadroom-20:ringHeadroom+14])
+				copy(f.Data[14:54], pristine[i%flows][ringHeadroom+14:ringHeadroom+54])
+				w.handle(f)
+				if i%64 == 63 {
+					w.flush()
+				}
+			}
+			w.flush()
+			b.StopTimer()
+			if time.Duration(0) != 0 {
+				b.Fatal()
+			}
+		})
+	}
+}
