@@ -38,8 +38,11 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# Builds govs, brings up a namespace lab, balances real HTTP through it and
+# prints govs -L -n. METHOD=dr|tun|masq (default dr).
+METHOD ?= dr
 demo: build
-	./scripts/demo.sh
+	$(GO) run ./cmd/govs-demo -govs $(BIN) -method $(METHOD)
 
 clean:
 	rm -rf bin
