@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,10 @@ func NewResolver(ctx context.Context, ifindexes []int) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arp: get current netns: %w", err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	// NewHandle opens its socket in the calling thread's namespace, which is
+	// ns: no setns(2), so CAP_NET_ADMIN is enough (NewHandleAt would need
+	// CAP_SYS_ADMIN even to "enter" the namespace it is already in).
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("arp: netlink handle: %w", err)
@@ -285,15 +289,29 @@ func (r *Resolver) subscribe() (*subscription, error) {
 		default:
 		}
 	}
-	ns := r.ns
+	// Subscriptions open sockets in the calling thread's namespace. Name
+	// the resolver's namespace only when this thread is elsewhere (it costs
+	// a setns(2), which needs CAP_SYS_ADMIN); the daemon never is.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var nsOpt *netns.NsHandle
+	if cur, err := netns.Get(); err != nil || !cur.Equal(r.ns) {
+		ns := r.ns
+		nsOpt = &ns
+		if err == nil {
+			cur.Close()
+		}
+	} else {
+		cur.Close()
+	}
 	if err := netlink.NeighSubscribeWithOptions(s.neigh, s.done, netlink.NeighSubscribeOptions{
-		Namespace: &ns, ErrorCallback: onErr,
+		Namespace: nsOpt, ErrorCallback: onErr,
 	}); err != nil {
 		close(s.done)
 		return nil, fmt.Errorf("arp: subscribe to neighbours: %w", err)
 	}
 	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
-		Namespace: &ns, ErrorCallback: onErr,
+		Namespace: nsOpt, ErrorCallback: onErr,
 	}); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("arp: subscribe to routes: %w", err)

@@ -62,8 +62,7 @@ func (a *App) Run(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			return h(ctx, args[1:], stdin, stdout, stderr)
 		}
 		if args[0] == "help" {
-			a.usage(stdout)
-			return 0
+			return a.help(args[1:], stdout, stderr)
 		}
 		if slices.Contains(knownSubcommands, args[0]) {
 			fmt.Fprintf(stderr, "%s: subcommand %q is not available in this build\n", a.Name, args[0])

@@ -44,6 +44,7 @@ type nextHops interface {
 type snapshot struct {
 	master bool
 	vips   map[[4]byte]struct{}
+	local  localSnap // LocalNode: the tap and what goes through it (local.go)
 }
 
 func (s *snapshot) isVIP(a [4]byte) bool {
@@ -72,6 +73,8 @@ type Director struct {
 	garp    []*arp.Announcer
 	vipList []netip.Addr // VIP addresses announced so far
 	runCtx  context.Context
+	local   localState // LocalNode: tap, local addresses, tap reader (local.go)
+	roleCtl roleState  // role switches: GARPs of the current mastership (role.go)
 }
 
 // Run is `govs run`: it parses args, runs the daemon until ctx is done or
@@ -205,6 +208,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		log.Info("workers stopped", "counters", d.counters())
 	})
 
+	stopLocal, err := d.startLocal(rctx)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, stopLocal)
+
 	srv := &http.Server{Handler: control.NewServer(&backend{d: d}, log), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	cleanups = append(cleanups, func() {
@@ -214,6 +223,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	})
 
 	log.Info("govs running", "ifaces", cfg.Ifaces, "workers", cfg.Workers, "socket", cfg.Socket, "role", d.role)
+	if err := notifyReady(); err != nil {
+		log.Warn("sd_notify READY", "err", err)
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("govs stopping", "reason", context.Cause(ctx))
@@ -312,6 +324,7 @@ func (d *Director) publish() {
 	for _, svc := range d.bal.Services() {
 		s.vips[svc.Addr.As4()] = struct{}{}
 	}
+	d.publishLocal(s)
 	d.snap.Store(s)
 }
 
@@ -329,6 +342,9 @@ func (d *Director) reconfigure() error {
 		if err := rx.SetBPF(prog); err != nil {
 			return err
 		}
+	}
+	if err := d.syncLocal(); err != nil {
+		return err
 	}
 	d.publish()
 	if err := d.nft.Update(d.nftRules()); err != nil {
@@ -374,7 +390,8 @@ func (d *Director) announceNew() {
 	}
 	for _, a := range d.garp {
 		go func() {
-			if err := a.Announce(d.runCtx, fresh); err != nil && d.runCtx.Err() == nil {
+			ctx := d.announceCtx()
+			if err := a.Announce(ctx, fresh); err != nil && ctx.Err() == nil {
 				d.log.Warn("gratuitous ARP", "err", err)
 			}
 		}()
