@@ -4,11 +4,13 @@ package arp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,7 @@ type Resolver struct {
 
 	neigh  atomic.Pointer[map[[4]byte]neighbour]
 	routes atomic.Pointer[map[[4]byte]route]
+	lpm    atomic.Pointer[lpmTable] // main table, for destinations not warmed
 
 	mu sync.Mutex // serialises writers of routes and netlink requests
 
@@ -87,6 +90,15 @@ func NewResolver(ctx context.Context, ifindexes []int) (*Resolver, error) {
 		ns.Close()
 		return nil, err
 	}
+	r.mu.Lock()
+	lerr := r.loadLPM()
+	r.mu.Unlock()
+	if lerr != nil {
+		s.stop()
+		h.Close()
+		ns.Close()
+		return nil, lerr
+	}
 	if err := r.loadNeigh(); err != nil {
 		s.stop()
 		h.Close()
@@ -132,6 +144,20 @@ func (r *Resolver) NextHop(dst [4]byte) (gw [4]byte, ifindex int, src [4]byte, o
 	if e, hit := (*r.routes.Load())[dst]; hit {
 		return e.gw, int(e.ifindex), e.src, e.ok
 	}
+	// Destinations nobody warmed (masq replies to any client): the longest
+	// prefix match over the main table, without a lock, a syscall or an
+	// allocation.
+	if t := r.lpm.Load(); t != nil {
+		e := t.lookup(dst)
+		return e.gw, int(e.ifindex), e.src, e.ok
+	}
+	return r.Warm(dst)
+}
+
+// Warm looks dst up with the kernel (RTM_GETROUTE: policy routing and all)
+// and caches the answer for NextHop, up to a bound. The control plane calls
+// it for realservers; route changes redo the lookups.
+func (r *Resolver) Warm(dst [4]byte) (gw [4]byte, ifindex int, src [4]byte, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := *r.routes.Load()
@@ -148,6 +174,99 @@ func (r *Resolver) NextHop(dst [4]byte) (gw [4]byte, ifindex int, src [4]byte, o
 		}
 	}
 	return e.gw, int(e.ifindex), e.src, e.ok
+}
+
+// lpmRoute is one IPv4 route of the main table, as lpmTable keeps it.
+type lpmRoute struct {
+	prefix, mask uint32
+	bits         int
+	metric       int
+	route
+}
+
+// lpmTable is the main routing table sorted for longest-prefix matching
+// (longest prefix first, then lowest metric). Tables are small — a handful
+// of routes on a director — so a linear scan beats anything cleverer.
+type lpmTable []lpmRoute
+
+func (t lpmTable) lookup(dst [4]byte) route {
+	d := binary.BigEndian.Uint32(dst[:])
+	for i := range t {
+		if d&t[i].mask == t[i].prefix {
+			e := t[i].route
+			if e.ok && e.gw == ([4]byte{}) {
+				e.gw = dst // on-link
+			}
+			return e
+		}
+	}
+	return route{}
+}
+
+// loadLPM reloads the local and main tables. Routes out of interfaces the Resolver
+// does not follow, and unreachable/blackhole/local routes, stay in the table
+// (they shadow shorter prefixes) but answer not ok. Caller holds mu.
+func (r *Resolver) loadLPM() error {
+	// The local table first: the host's own and broadcast addresses are
+	// /32 entries there that must answer not ok.
+	var rts []netlink.Route
+	for _, table := range []int{unix.RT_TABLE_LOCAL, unix.RT_TABLE_MAIN} {
+		t, err := r.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return fmt.Errorf("arp: list routes: %w", err)
+		}
+		rts = append(rts, t...)
+	}
+	primary := map[int32][4]byte{}
+	if addrs, err := r.h.AddrList(nil, netlink.FAMILY_V4); err == nil {
+		for _, a := range addrs {
+			if ip := a.IP.To4(); ip != nil {
+				if _, seen := primary[int32(a.LinkIndex)]; !seen {
+					primary[int32(a.LinkIndex)] = [4]byte(ip)
+				}
+			}
+		}
+	}
+	t := make(lpmTable, 0, len(rts))
+	for _, rt := range rts {
+		e := lpmRoute{metric: rt.Priority}
+		if rt.Dst != nil {
+			ip := rt.Dst.IP.To4()
+			if ip == nil {
+				continue
+			}
+			ones, _ := rt.Dst.Mask.Size()
+			e.bits = ones
+			e.mask = uint32(0xffffffff) << (32 - ones)
+			if ones == 0 {
+				e.mask = 0
+			}
+			e.prefix = binary.BigEndian.Uint32(ip) & e.mask
+		}
+		link, gw := rt.LinkIndex, rt.Gw
+		if len(rt.MultiPath) > 0 {
+			link, gw = rt.MultiPath[0].LinkIndex, rt.MultiPath[0].Gw
+		}
+		e.ifindex = int32(link)
+		e.ok = rt.Type == unix.RTN_UNICAST && (r.ifaces == nil || r.ifaces[e.ifindex])
+		if g := gw.To4(); g != nil {
+			e.gw = [4]byte(g)
+		}
+		if src := rt.Src.To4(); src != nil {
+			e.src = [4]byte(src)
+		} else {
+			e.src = primary[e.ifindex]
+		}
+		t = append(t, e)
+	}
+	sort.SliceStable(t, func(i, j int) bool {
+		if t[i].bits != t[j].bits {
+			return t[i].bits > t[j].bits
+		}
+		return t[i].metric < t[j].metric
+	})
+	r.lpm.Store(&t)
+	return nil
 }
 
 func (r *Resolver) trigger(ip [4]byte) {
@@ -203,6 +322,9 @@ func (r *Resolver) refreshRoutes() {
 		n[k] = r.routeGet(k)
 	}
 	r.routes.Store(&n)
+	if err := r.loadLPM(); err != nil {
+		r.lpm.Store(nil) // fall back to asking the kernel
+	}
 	r.mu.Unlock()
 	r.publish()
 }

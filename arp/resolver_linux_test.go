@@ -4,6 +4,7 @@ package arp
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -178,6 +179,16 @@ func TestAnnouncerOnWire(t *testing.T) {
 		ifi, err := net.InterfaceByName("gv0")
 		if err != nil {
 			return err
+		}
+		// Frames sent before the veth has carrier are dropped: wait for it.
+		for deadline := time.Now().Add(5 * time.Second); ifi.Flags&net.FlagRunning == 0; {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("gv0 has no carrier")
+			}
+			time.Sleep(10 * time.Millisecond)
+			if ifi, err = net.InterfaceByName("gv0"); err != nil {
+				return err
+			}
 		}
 		a, err = Listen(ifi, AnnouncerConfig{Count: count, Interval: 20 * time.Millisecond})
 		return err

@@ -105,6 +105,7 @@ type Balancer struct {
 	workers []*Worker
 
 	trashN    atomic.Int32
+	expired   atomic.Uint64 // entries Expire removed (tablestats.go)
 	lastPurge atomic.Int64
 
 	expMu    sync.Mutex
@@ -121,9 +122,10 @@ type svcState struct {
 	sched    Scheduler
 	dests    []*destState // insertion order
 	deleted  bool
-	trashRef int   // trashed dests still pointing here
-	retired  Stats // counters of its purged realservers
-	zero     Stats // baseline of the last Zero
+	trashRef int       // trashed dests still pointing here
+	retired  Stats     // counters of its purged realservers
+	zero     Stats     // baseline of the last Zero
+	est      estimator // rates (estimator.go)
 }
 
 type destState struct {
@@ -133,8 +135,9 @@ type destState struct {
 	trashed   bool
 	zeroMark  bool
 	zeroSince int64
-	alloc     Stats // workers' raw counters for the id when it was allocated
-	zero      Stats // workers' raw counters for the id at the last Zero
+	alloc     Stats     // workers' raw counters for the id when it was allocated
+	zero      Stats     // workers' raw counters for the id at the last Zero
+	est       estimator // rates (estimator.go)
 }
 
 // snapshot is the immutable configuration the dataplane reads.

@@ -12,6 +12,7 @@ type ServiceStatus struct {
 	ServiceConfig
 	ID    uint32
 	Stats Stats
+	Rates Rates        // see EstimateTick
 	Dests []DestStatus // sorted by address, port
 }
 
@@ -23,6 +24,7 @@ type DestStatus struct {
 	InactConns   int
 	PersistConns int
 	Stats        Stats
+	Rates        Rates
 }
 
 // rawLocked adds up every worker's counters for a realserver id.
@@ -64,7 +66,7 @@ func (b *Balancer) Services() []ServiceStatus {
 	defer b.mu.Unlock()
 	out := make([]ServiceStatus, 0, len(b.svcs))
 	for _, sv := range b.svcs {
-		ss := ServiceStatus{ServiceConfig: sv.cfg, ID: sv.id, Stats: b.svcTotalLocked(sv)}
+		ss := ServiceStatus{ServiceConfig: sv.cfg, ID: sv.id, Stats: b.svcTotalLocked(sv), Rates: sv.est.rates()}
 		ss.Stats.sub(sv.zero)
 		ss.Scheduler = sv.sched.Name()
 		for _, ds := range sv.dests {
@@ -73,7 +75,7 @@ func (b *Balancer) Services() []ServiceStatus {
 				DestConfig:  DestConfig{Addr: d.Addr, Port: d.Port, Method: d.Method, Weight: d.Weight()},
 				ID:          ds.id,
 				ActiveConns: d.ActiveConns(), InactConns: d.InactConns(), PersistConns: d.PersistConns(),
-				Stats: b.destStatsLocked(ds),
+				Stats: b.destStatsLocked(ds), Rates: ds.est.rates(),
 			})
 		}
 		slices.SortFunc(ss.Dests, func(x, y DestStatus) int {
@@ -110,6 +112,7 @@ func (b *Balancer) Zero(key *ServiceKey) error {
 		for _, ds := range sv.dests {
 			ds.zero = b.rawLocked(ds.id)
 		}
+		b.zeroEstimatorsLocked(sv)
 	}
 	return nil
 }

@@ -529,5 +529,6 @@ func (b *Balancer) Expire(now int64, budget int) int {
 		b.purgeLocked(now)
 		b.mu.Unlock()
 	}
+	b.expired.Add(uint64(expired))
 	return expired
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/govs-lb/govs/bench"
 	"github.com/govs-lb/govs/internal/cli"
 	"github.com/govs-lb/govs/internal/director"
 	"github.com/govs-lb/govs/internal/realserver"
@@ -18,7 +19,10 @@ import (
 func registerSubcommands(app *cli.App) {
 	director.Version = version
 	app.Register("run", director.Run)
+	app.Register("role", director.RoleCommand)
+	app.Register("reload", director.ReloadCommand)
 	app.Register("realserver", runRealserver)
+	app.Register("bench", bench.Run)
 }
 
 type vipList []netip.Addr

@@ -47,6 +47,8 @@ func NewServer(b Backend, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/timeouts", s.timeouts)
 	mux.HandleFunc("PUT /v1/timeouts", s.setTimeouts)
 	mux.HandleFunc("POST /v1/restore", s.restore)
+	s.registerRole(mux)
+	s.registerReload(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -112,12 +112,11 @@ func isLocal(addr netip.Addr) bool {
 	return false
 }
 
-func destConfig(s control.DestSpec) (balancer.DestConfig, error) {
-	if isLocal(s.Addr) {
-		return balancer.DestConfig{}, control.BadRequest(
-			"real server %s is local to the director: LocalNode (the tap path) is not available in this build", s.Addr)
-	}
-	return balancer.DestConfig{Addr: s.Addr, Port: s.Port, Method: methodOf(s.Method), Weight: s.Weight}, nil
+// destConfig decides a realserver's method as IPVS does for a local
+// address: -g/-i become LocalNode ("Local", the packet unmodified into the
+// tap); -m stays masq, delivered through the tap (see local.go).
+func (b *backend) destConfig(s control.DestSpec) (balancer.DestConfig, error) {
+	return localDestConfig(s, b.d.isLocalAddr(s.Addr))
 }
 
 // svcErr turns a balancer error into ipvsadm's message for the operation.
@@ -190,7 +189,7 @@ func (b *backend) DelService(k control.ServiceKey) error {
 }
 
 func (b *backend) AddDest(k control.ServiceKey, s control.DestSpec) error {
-	c, err := destConfig(s)
+	c, err := b.destConfig(s)
 	if err != nil {
 		return err
 	}
@@ -201,7 +200,7 @@ func (b *backend) AddDest(k control.ServiceKey, s control.DestSpec) error {
 }
 
 func (b *backend) EditDest(k control.ServiceKey, s control.DestSpec) error {
-	c, err := destConfig(s)
+	c, err := b.destConfig(s)
 	if err != nil {
 		return err
 	}
@@ -225,8 +224,9 @@ func (b *backend) Clear() error {
 	})
 }
 
-func statsOf(s balancer.Stats) control.Stats {
-	return control.Stats{Conns: s.Conns, InPkts: s.InPkts, OutPkts: s.OutPkts, InBytes: s.InBytes, OutBytes: s.OutBytes}
+func statsOf(s balancer.Stats, r balancer.Rates) control.Stats {
+	return control.Stats{Conns: s.Conns, InPkts: s.InPkts, OutPkts: s.OutPkts, InBytes: s.InBytes, OutBytes: s.OutBytes,
+		CPS: r.CPS, InPPS: r.InPPS, OutPPS: r.OutPPS, InBPS: r.InBPS, OutBPS: r.OutBPS}
 }
 
 func (b *backend) Services() []control.ServiceStatus {
@@ -252,14 +252,14 @@ func servicesOf(bal *balancer.Balancer) []control.ServiceStatus {
 		if f := balancer.FormatSchedFlags(s.Scheduler, s.SchedFlags); f != "" {
 			spec.SchedFlags = strings.Split(f, ",")
 		}
-		st := control.ServiceStatus{ServiceSpec: spec, Stats: statsOf(s.Stats)}
+		st := control.ServiceStatus{ServiceSpec: spec, Stats: statsOf(s.Stats, s.Rates)}
 		for _, d := range s.Dests {
 			st.Dests = append(st.Dests, control.DestStatus{
 				DestSpec:     control.DestSpec{Addr: d.Addr, Port: d.Port, Method: methodName(d.Method), Weight: d.Weight},
 				ActiveConns:  uint32(d.ActiveConns),
 				InactConns:   uint32(d.InactConns),
 				PersistConns: uint32(d.PersistConns),
-				Stats:        statsOf(d.Stats),
+				Stats:        statsOf(d.Stats, d.Rates),
 			})
 		}
 		out = append(out, st)
@@ -360,7 +360,7 @@ func (b *backend) apply(op control.Op) error {
 	case control.OpDelService:
 		return svcErr(bal.DelService(key), "No such service", "")
 	case control.OpAddDest, control.OpEditDest:
-		c, err := destConfig(op.Dest)
+		c, err := b.destConfig(op.Dest)
 		if err != nil {
 			return err
 		}

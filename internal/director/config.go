@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/localnode"
 )
 
 // Config is what `govs run` is told on its command line.
@@ -20,7 +21,11 @@ type Config struct {
 	Role         string        // "master" or "backup"
 	GARPCount    int           // gratuitous ARPs per VIP on becoming master
 	GARPInterval time.Duration // between rounds of gratuitous ARPs
+	Tap          string        // LocalNode tap device name
 	LogLevel     string
+	Metrics      string // --metrics ADDR: serve Prometheus metrics ("" off; no host = 127.0.0.1)
+	ConfigFile   string // --config: keepalived.conf (its virtual_server blocks)
+	Check        bool   // --check: validate ConfigFile and exit
 }
 
 // Role names.
@@ -50,6 +55,10 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.IntVar(&c.GARPCount, "garp-count", 5, "gratuitous ARPs sent per VIP on becoming master (0: none)")
 	fs.DurationVar(&c.GARPInterval, "garp-interval", time.Second, "time between rounds of gratuitous ARPs")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.ConfigFile, "config", "", "keepalived.conf to run from (its virtual_server blocks; SIGHUP or govs reload re-reads it)")
+	fs.BoolVar(&c.Check, "check", false, "validate --config FILE and exit (needs neither -i nor root)")
+	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (e.g. :9100, bound to 127.0.0.1 unless a host is given)")
+	fs.StringVar(&c.Tap, "tap", localnode.DefaultName, "tap device through which local realservers (LocalNode) get their traffic")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "Usage: govs run -i IFACE [-i IFACE...] [--socket PATH] [--workers N] [options]")
 		fs.PrintDefaults()
@@ -62,6 +71,12 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	c.Ifaces = ifaces
 	c.Socket = control.SocketPath(c.Socket, getenv)
+	if c.Check {
+		if c.ConfigFile == "" {
+			return c, errors.New("govs run: --check needs --config FILE")
+		}
+		return c, nil
+	}
 	return c, c.Validate()
 }
 
@@ -94,6 +109,12 @@ func (c *Config) Validate() error {
 	}
 	if c.GARPInterval < 10*time.Millisecond {
 		return fmt.Errorf("govs run: --garp-interval %v too short (at least 10ms)", c.GARPInterval)
+	}
+	if c.Tap == "" {
+		c.Tap = localnode.DefaultName
+	}
+	if err := localnode.ValidName(c.Tap); err != nil || seen[c.Tap] {
+		return fmt.Errorf("govs run: --tap %q: not a valid interface name for the tap (nor one of -i)", c.Tap)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -40,6 +40,11 @@ type nextHops interface {
 	Resolve(dst [4]byte) (mac [6]byte, ifindex int, src [4]byte, ok bool)
 }
 
+// warmer caches the kernel's exact route for an address (arp.Resolver).
+type warmer interface {
+	Warm(dst [4]byte) (gw [4]byte, ifindex int, src [4]byte, ok bool)
+}
+
 // snapshot is what workers read per packet, published whole.
 type snapshot struct {
 	master bool
@@ -73,8 +78,9 @@ type Director struct {
 	garp    []*arp.Announcer
 	vipList []netip.Addr // VIP addresses announced so far
 	runCtx  context.Context
-	local   localState // LocalNode: tap, local addresses, tap reader (local.go)
-	roleCtl roleState  // role switches: GARPs of the current mastership (role.go)
+	local   localState  // LocalNode: tap, local addresses, tap reader (local.go)
+	roleCtl roleState   // role switches: GARPs of the current mastership (role.go)
+	file    *configFile // --config: the keepalived.conf and its reconciler (configfile.go)
 }
 
 // Run is `govs run`: it parses args, runs the daemon until ctx is done or
@@ -87,6 +93,9 @@ func Run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		}
 		fmt.Fprintln(stderr, err)
 		return 2
+	}
+	if cfg.Check {
+		return check(cfg.ConfigFile, stdout, stderr)
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	if err := Serve(ctx, cfg, log); err != nil {
@@ -202,6 +211,16 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		defer wg.Done()
 		d.expireLoop(stop)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.estimatorLoop(stop)
+	}()
+	var merr chan error // nil unless --metrics: never ready in the select below
+	if cfg.Metrics != "" {
+		merr = make(chan error, 1)
+		go func() { merr <- d.serveMetrics(rctx, cfg.Metrics) }()
+	}
 	cleanups = append(cleanups, func() {
 		close(stop)
 		wg.Wait()
@@ -213,6 +232,14 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		return err
 	}
 	cleanups = append(cleanups, stopLocal)
+
+	if cfg.ConfigFile != "" {
+		stopConfig, err := d.startConfig(rctx, cfg.ConfigFile, log)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, stopConfig)
+	}
 
 	srv := &http.Server{Handler: control.NewServer(&backend{d: d}, log), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
@@ -231,6 +258,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		log.Info("govs stopping", "reason", context.Cause(ctx))
 	case err := <-errc:
 		return fmt.Errorf("worker: %w", err)
+	case err := <-merr:
+		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
 }
@@ -363,9 +392,13 @@ func (d *Director) warmNextHops() {
 	}
 	for _, s := range d.bal.Services() {
 		for _, ds := range s.Dests {
-			if ds.Method != balancer.MethodLocal {
-				d.res.Resolve(ds.Addr.As4())
+			if ds.Method == balancer.MethodLocal {
+				continue
 			}
+			if w, ok := d.res.(warmer); ok {
+				w.Warm(ds.Addr.As4()) // an exact, policy-aware route for realservers
+			}
+			d.res.Resolve(ds.Addr.As4())
 		}
 	}
 }

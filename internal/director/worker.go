@@ -82,6 +82,7 @@ type worker struct {
 	rx    rxSource
 	ports []port
 	txqs  []txq
+	tapq  txq // frames for the host stack through the tap (LocalNode, local.go)
 	bw    *balancer.Worker
 	frags *fragTable
 
@@ -148,6 +149,7 @@ func newWorker(d *Director, rx rxSource, ports []port, sinks []txSink, seed uint
 			hdrs:   make([]afpacket.VnetHdr, 0, afpacket.MaxBatch),
 		}
 	}
+	w.initTap()
 	return w
 }
 
@@ -236,6 +238,7 @@ func (w *worker) flush() {
 	for i := range w.txqs {
 		w.flushQ(&w.txqs[i])
 	}
+	w.flushQ(&w.tapq)
 	w.used = 0
 }
 
@@ -319,6 +322,10 @@ func (w *worker) toVIP(f *afpacket.Frame, p *forward.Packet, in int, cfg *snapsh
 		return
 	}
 
+	if !cfg.master { // a backup is a realserver: its local service answers
+		w.toLocal(f, p, cfg)
+		return
+	}
 	if p.FragOff != 0 { // a later fragment: follow the first one
 		e, ok := w.frags.lookup(p.Src, p.Dst, p.Proto, p.ID, w.now)
 		if !ok {
@@ -331,6 +338,12 @@ func (w *worker) toVIP(f *afpacket.Frame, p *forward.Packet, in int, cfg *snapsh
 	w.flow = balancer.Flow{Proto: balancer.Proto(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
 	v := w.bw.In(&w.flow, p.TCPFlags, p.End-p.L3, w.now)
 	if v.Action != balancer.Forward {
+		if v.Reason == balancer.ReasonNotSYN && cfg.local.hasVIP(p.Dst) {
+			// No connection here, but maybe in the local stack (one it
+			// served as a backup): it knows, and answers RST if not.
+			w.toLocal(f, p, cfg)
+			return
+		}
 		w.countDrop(v.Reason)
 		return
 	}
@@ -366,6 +379,11 @@ func (w *worker) forwardTo(f *afpacket.Frame, p *forward.Packet, v balancer.Verd
 		forward.RewriteDR(f.Data, p, mac, w.ports[out].mac)
 		w.send(out, f.Data[:p.End], vnetOf(f))
 	case balancer.MethodMasq:
+		if cfg := w.d.snap.Load(); cfg.local.isRIP(v.DestAddr) {
+			forward.MasqIn(f.Data, p, v.DestAddr, v.DestPort)
+			w.toLocal(f, p, cfg)
+			return
+		}
 		mac, out, _, ok := w.route(v.DestAddr)
 		if !ok {
 			return
@@ -375,6 +393,8 @@ func (w *worker) forwardTo(f *afpacket.Frame, p *forward.Packet, v balancer.Verd
 		w.send(out, f.Data[:p.End], vnetOf(f))
 	case balancer.MethodTun:
 		w.tunnel(f, p, v.DestAddr)
+	case balancer.MethodLocal:
+		w.toLocal(f, p, w.d.snap.Load())
 	default:
 		w.counters[cntLocalUnsupported]++
 	}
@@ -566,6 +586,11 @@ func (w *worker) icmpIn(f *afpacket.Frame, p *forward.Packet) {
 	}
 	switch v.Method {
 	case balancer.MethodMasq:
+		if cfg := w.d.snap.Load(); cfg.local.isRIP(v.DestAddr) {
+			forward.MasqICMPIn(f.Data, p, v.DestAddr, v.DestPort)
+			w.toLocal(f, p, cfg)
+			return
+		}
 		mac, out, _, ok := w.route(v.DestAddr)
 		if !ok {
 			return

@@ -15,7 +15,7 @@ const vip = "198.51.100.1"
 
 // routedLab builds lab.BasicRouted with n realservers and starts govs on the
 // director's two interfaces.
-func routedLab(t *testing.T, n int) (*lab.Topology, *daemon) {
+func routedLab(t *testing.T, n int, extra ...string) (*lab.Topology, *daemon) {
 	t.Helper()
 	l := lab.NewT(t)
 	topo, err := lab.BasicRouted(l, n)
@@ -29,7 +29,7 @@ func routedLab(t *testing.T, n int) (*lab.Topology, *daemon) {
 			t.Fatal(err)
 		}
 	}
-	d := startGovs(t, topo.Director, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf)
+	d := startGovs(t, topo.Director, append([]string{"-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf}, extra...)...)
 	return topo, d
 }
 

@@ -1,0 +1,73 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/govs-lb/govs/internal/cli"
+	"github.com/govs-lb/govs/internal/director"
+	"github.com/govs-lb/govs/internal/lab"
+)
+
+// asGovs makes this test binary act as the govs command in the processes
+// the bench starts (`govs run` and the CLI), so no build is needed.
+const asGovs = "GOVS_BENCH_TEST_AS_GOVS"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asGovs) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		app := cli.New("govs", "test")
+		app.Register("run", director.Run)
+		code := app.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// TestTinyBench runs a short bench end to end in a real lab: govs (the
+// daemon, configured through its CLI) and kernel forwarding at a low rate.
+// Both must deliver nearly everything, and the sink must have sampled and
+// validated their output.
+func TestTinyBench(t *testing.T) {
+	lab.NewT(t) // skips without the right to make namespaces
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cores: one for the generator, one for the director")
+	}
+	t.Setenv(asGovs, "1")
+	o, err := ParseArgs([]string{"--subjects", "govs,kernel-fwd,afpacket-bare", "--rate", "20k", "--duration", "0.5",
+		"--runs", "1", "--flows", "64"}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := runBench(ctx, &o, func(f string, a ...any) { t.Logf(f, a...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rounds) != 3 {
+		t.Fatalf("%d results, want 3", len(res.Rounds))
+	}
+	for _, rr := range res.Rounds {
+		if rr.Failed() {
+			t.Errorf("%s failed: %s", rr.Subject, rr.Err)
+			continue
+		}
+		if rr.Checked == 0 {
+			t.Errorf("%s: no frame validated at the sink", rr.Subject)
+		}
+		p := rr.Points[0]
+		if p.Sent < 5000 || p.Fraction() < 0.95 {
+			t.Errorf("%s: sent %d, received %d", rr.Subject, p.Sent, p.Received)
+		}
+		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.Busy)
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+)
+
+func isTerminal(io.Writer) bool { return false }
+
+func runBench(context.Context, *Options, func(string, ...any)) (*Results, error) {
+	return nil, fmt.Errorf("not implemented on %s: the lab needs Linux network namespaces and AF_PACKET", runtime.GOOS)
+}

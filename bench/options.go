@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Forwarding modes of the govs subject.
+const (
+	ModeDR    = "dr"
+	ModeTun   = "tun"
+	ModeMasq  = "masq"
+	ModeLocal = "local"
+)
+
+// Traffic kinds.
+const (
+	ProtoUDP = "udp"
+	ProtoTCP = "tcp" // established flows: a SYN per flow first, then ACK/data
+	ProtoSYN = "syn" // new connections only: every packet a SYN of a fresh tuple
+)
+
+// Subject names.
+const (
+	SubjectGovs   = "govs"
+	SubjectNFT    = "nft-dnat"
+	SubjectKernel = "kernel-fwd"
+	SubjectBare   = "afpacket-bare"
+)
+
+// AllSubjects is the default subject list, in the order they run.
+var AllSubjects = []string{SubjectGovs, SubjectNFT, SubjectKernel, SubjectBare}
+
+// Options is a parsed `govs bench` command line.
+type Options struct {
+	Mode     string
+	Proto    string
+	Flows    int
+	Size     int     // Ethernet frame size including the 4-byte FCS (64: 60 bytes sent)
+	Rate     float64 // offered packets per second for a single-rate run; 0: max
+	RateSet  bool    // --rate given: measure only at that rate
+	Duration time.Duration
+	Runs     int
+	Workers  int
+	Subjects []string
+	JSON     bool
+	SVG      string
+
+	CostRate  float64 // offered rate of the cost figure; 0: derived from the zero-loss rates
+	Steps     int     // bisection steps of the zero-loss search
+	GenCPU    int
+	DirCPUs   []int
+	KeepGoing bool // measure the other subjects when one fails
+
+	args []string // the command line, for the report
+}
+
+// DefaultOptions are the values without flags.
+func DefaultOptions() Options {
+	return Options{Mode: ModeDR, Proto: ProtoUDP, Flows: 4096, Size: 64, Duration: time.Second,
+		Runs: 3, Workers: 1, Subjects: append([]string(nil), AllSubjects...), Steps: 7, GenCPU: 0}
+}
+
+// ErrUsage marks a command-line error: the message is one line, the exit status 2.
+var ErrUsage = errors.New("usage")
+
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUsage}, a...)...)
+}
+
+// ParseRate parses --rate: "max", a number of packets per second, with an
+// optional k or M suffix ("250k", "1.5M").
+func ParseRate(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if s == "max" {
+		return 0, nil
+	}
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
+		mult, s = 1e3, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, s = 1e6, s[:len(s)-1]
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 || v*mult > 1e9 {
+		return 0, fmt.Errorf("rate %q: want max or packets per second (e.g. 200000, 250k, 1.5M)", s)
+	}
+	return v * mult, nil
+}
+
+// ParseCPUList parses "1", "1,2" or "1-3".
+func ParseCPUList(s string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("cpu list %q: bad number %q", s, lo)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("cpu list %q: bad range %q", s, part)
+			}
+		}
+		for c := a; c <= b; c++ {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// ParseArgs parses the arguments after "bench". Errors wrap ErrUsage and
+// are one line; flag.ErrHelp is returned for -h.
+func ParseArgs(args []string, out io.Writer) (Options, error) {
+	o := DefaultOptions()
+	fs := flag.NewFlagSet("govs bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	rate := fs.String("rate", "", "offered rate: packets per second (250k, 1.5M) or max; without it, zero-loss search + overload + cost")
+	costRate := fs.String("cost-rate", "", "offered rate of the cost figure (default: 80% of the lowest zero-loss rate, at most 200k)")
+	subjects := fs.String("subjects", strings.Join(AllSubjects, ","), "comma-separated subjects")
+	dur := fs.Float64("duration", o.Duration.Seconds(), "seconds per measurement")
+	dirCPUs := fs.String("dir-cpus", "", "director cores (default: 1..workers)")
+	fs.StringVar(&o.Mode, "mode", o.Mode, "govs forwarding method: dr, tun, masq or local")
+	fs.StringVar(&o.Proto, "proto", o.Proto, "udp, tcp (established flows) or syn (new connections only)")
+	fs.IntVar(&o.Flows, "flows", o.Flows, "distinct flows")
+	fs.IntVar(&o.Size, "size", o.Size, "Ethernet frame size in bytes including FCS (64..1518)")
+	fs.IntVar(&o.Runs, "runs", o.Runs, "rounds; subjects alternate within each round (A B A B)")
+	fs.IntVar(&o.Workers, "workers", o.Workers, "govs workers (and afpacket-bare threads)")
+	fs.IntVar(&o.Steps, "steps", o.Steps, "bisection steps of the zero-loss search")
+	fs.IntVar(&o.GenCPU, "gen-cpu", o.GenCPU, "generator core")
+	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON on stdout")
+	fs.StringVar(&o.SVG, "svg", "", "write a chart of delivered vs offered rate to FILE")
+	fs.BoolVar(&o.KeepGoing, "keep-going", true, "measure the remaining subjects after one fails")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(out, "Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tcp|syn] [--flows N] [--size BYTES]\n"+
+				"       [--rate PPS|max] [--duration S] [--runs N] [--workers N] [--subjects LIST] [--json] [--svg FILE]")
+			fs.SetOutput(out)
+			fs.PrintDefaults()
+			return o, err
+		}
+		return o, usageErr("%s", strings.TrimSpace(err.Error()))
+	}
+	if fs.NArg() > 0 {
+		return o, usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	switch o.Mode {
+	case ModeDR, ModeTun, ModeMasq, ModeLocal:
+	default:
+		return o, usageErr("--mode %q: want dr, tun, masq or local", o.Mode)
+	}
+	switch o.Proto {
+	case ProtoUDP, ProtoTCP, ProtoSYN:
+	default:
+		return o, usageErr("--proto %q: want udp, tcp or syn", o.Proto)
+	}
+	if o.Flows < 1 || o.Flows > MaxFlows {
+		return o, usageErr("--flows %d: want 1..%d", o.Flows, MaxFlows)
+	}
+	if o.Size < 64 || o.Size > 1518 {
+		return o, usageErr("--size %d: want 64..1518", o.Size)
+	}
+	if *dur <= 0 || *dur > 600 {
+		return o, usageErr("--duration %v: want 0 < S ≤ 600", *dur)
+	}
+	o.Duration = time.Duration(*dur * float64(time.Second))
+	if o.Runs < 1 || o.Runs > 100 {
+		return o, usageErr("--runs %d: want 1..100", o.Runs)
+	}
+	if o.Workers < 1 || o.Workers > 64 {
+		return o, usageErr("--workers %d: want 1..64", o.Workers)
+	}
+	if o.Steps < 1 || o.Steps > 20 {
+		return o, usageErr("--steps %d: want 1..20", o.Steps)
+	}
+	if o.GenCPU < 0 {
+		return o, usageErr("--gen-cpu %d: want a core number", o.GenCPU)
+	}
+	if *rate != "" {
+		r, err := ParseRate(*rate)
+		if err != nil {
+			return o, usageErr("--%v", err)
+		}
+		o.Rate, o.RateSet = r, true
+	}
+	if *costRate != "" {
+		r, err := ParseRate(*costRate)
+		if err != nil || r == 0 {
+			return o, usageErr("--cost-%v", errors.Join(err, errors.New("cost rate must be a number")))
+		}
+		o.CostRate = r
+	}
+	o.Subjects = nil
+	seen := map[string]bool{}
+	for _, s := range strings.Split(*subjects, ",") {
+		s = strings.TrimSpace(s)
+		switch s {
+		case SubjectGovs, SubjectNFT, SubjectKernel, SubjectBare:
+		default:
+			return o, usageErr("--subjects: unknown subject %q (want %s)", s, strings.Join(AllSubjects, ","))
+		}
+		if seen[s] {
+			return o, usageErr("--subjects: %s given twice", s)
+		}
+		seen[s] = true
+		o.Subjects = append(o.Subjects, s)
+	}
+	if *dirCPUs != "" {
+		c, err := ParseCPUList(*dirCPUs)
+		if err != nil {
+			return o, usageErr("--dir-cpus: %v", err)
+		}
+		o.DirCPUs = c
+	} else {
+		for i := 1; i <= o.Workers; i++ {
+			o.DirCPUs = append(o.DirCPUs, o.GenCPU+i)
+		}
+	}
+	for _, c := range o.DirCPUs {
+		if c == o.GenCPU {
+			return o, usageErr("--dir-cpus %v includes the generator core %d", o.DirCPUs, o.GenCPU)
+		}
+	}
+	return o, nil
+}

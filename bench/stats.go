@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"math"
+	"slices"
+)
+
+// Summary is the median and range of repeated measurements.
+type Summary struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+// Summarize returns the median (mean of the middle two for an even count),
+// minimum and maximum of the finite values in xs.
+func Summarize(xs []float64) Summary {
+	v := make([]float64, 0, len(xs))
+	for _, x := range xs {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return Summary{Median: math.NaN(), Min: math.NaN(), Max: math.NaN()}
+	}
+	slices.Sort(v)
+	s := Summary{Min: v[0], Max: v[len(v)-1], N: len(v)}
+	if m := len(v) / 2; len(v)%2 == 1 {
+		s.Median = v[m]
+	} else {
+		s.Median = (v[m-1] + v[m]) / 2
+	}
+	return s
+}
+
+// Ratios divides a[i] by b[i] for each repetition i (NaN where either is
+// missing or b is 0): ratios are computed within one repetition, then
+// summarised.
+func Ratios(a, b []float64) []float64 {
+	out := make([]float64, min(len(a), len(b)))
+	for i := range out {
+		if b[i] == 0 || math.IsNaN(a[i]) || math.IsNaN(b[i]) {
+			out[i] = math.NaN()
+			continue
+		}
+		out[i] = a[i] / b[i]
+	}
+	return out
+}
+
+// CostNS is the CPU time of the measured cores per forwarded packet in
+// nanoseconds: busy core-seconds over packets.
+func CostNS(busyFraction, cores, seconds float64, packets uint64) float64 {
+	if packets == 0 || seconds <= 0 {
+		return math.NaN()
+	}
+	return busyFraction * cores * seconds * 1e9 / float64(packets)
+}
+
+// BusyFraction turns a soaker's iterations during a window into the busy
+// fraction of its core: 1 - achieved/(calibrated rate × window), clamped to
+// [0, 1].
+func BusyFraction(iters uint64, seconds, idleRate float64) float64 {
+	if idleRate <= 0 || seconds <= 0 {
+		return math.NaN()
+	}
+	b := 1 - float64(iters)/(idleRate*seconds)
+	return min(max(b, 0), 1)
+}
+
+// ZeroLossSearch finds the highest offered rate that delivers at least
+// Threshold by bisection. Measure is called with an offered rate and reports
+// the delivered fraction. Start with lo = 0 (assumed to pass) and hi = the
+// generator's maximum; a first probe at hint (e.g. what was delivered under
+// overload) narrows the range quickly when it is between them.
+type ZeroLossSearch struct {
+	Lo, Hi    float64
+	Threshold float64
+}
+
+// Next returns the rate to try next.
+func (z *ZeroLossSearch) Next() float64 { return (z.Lo + z.Hi) / 2 }
+
+// Record notes that rate delivered the fraction got.
+func (z *ZeroLossSearch) Record(rate, got float64) {
+	if got >= z.Threshold {
+		z.Lo = max(z.Lo, rate)
+	} else {
+		z.Hi = min(z.Hi, rate)
+	}
+}

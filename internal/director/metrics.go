@@ -1,0 +1,91 @@
+package director
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/internal/metrics"
+)
+
+// metricsSource is metrics.Source over a running Director. It reads
+// d.workers and d.rxs, which openSockets fills before the daemon serves
+// anything and which never change afterwards.
+type metricsSource struct {
+	d *Director
+
+	// health returns the health checker's view of its realservers; nil
+	// while no checker runs (then no govs_realserver_up series exist).
+	health func() map[metrics.HealthKey]bool
+
+	// ringMu serialises afpacket.Socket.Stats, which adds the kernel's
+	// counters (reset by every read) into the socket: two scrapes at once
+	// must not both do it.
+	ringMu sync.Mutex
+}
+
+var _ metrics.Source = (*metricsSource)(nil)
+
+// Services returns what the control API's List returns.
+func (m *metricsSource) Services() []control.ServiceStatus { return servicesOf(m.d.bal) }
+
+// Workers returns each worker's published counters (at most publishEvery
+// old), split into packets, drops by reason and replies, with its capture
+// ring's PACKET_STATISTICS.
+func (m *metricsSource) Workers() []metrics.WorkerStats {
+	d := m.d
+	m.ringMu.Lock()
+	defer m.ringMu.Unlock()
+	out := make([]metrics.WorkerStats, len(d.workers))
+	for i, w := range d.workers {
+		c := w.snapshotCounters()
+		ws := metrics.WorkerStats{
+			Worker:    strconv.Itoa(i),
+			RxPackets: c[cntRx],
+			TxPackets: c[cntTx],
+			Drops:     make(map[string]uint64, cntMax),
+			Replies:   map[string]uint64{"arp": c[cntARPReply], "echo": c[cntEchoReply]},
+		}
+		for j := range cntMax {
+			switch j {
+			case cntRx, cntTx, cntARPReply, cntEchoReply:
+			default:
+				ws.Drops[counterNames[j]] = c[j]
+			}
+		}
+		if i < len(d.rxs) { // one capture ring per worker, in the same order
+			rx := d.rxs[i]
+			st, _ := rx.Stats() // on error: the totals so far
+			ws.RingPackets, ws.RingDrops, ws.RingFreezes = st.Packets, st.Drops, st.FreezeQCnt
+			for pi, p := range d.ports {
+				if p.ifindex == rx.Ifindex() && pi < len(d.names) {
+					ws.Iface = d.names[pi]
+				}
+			}
+		}
+		out[i] = ws
+	}
+	return out
+}
+
+// Table returns the balancer's connection table numbers.
+func (m *metricsSource) Table() metrics.TableStats {
+	b := m.d.bal
+	return metrics.TableStats{Entries: b.NumConns(), Capacity: b.MaxConns(), Expired: b.Expired()}
+}
+
+// Health returns the health checker's states, nil without one.
+func (m *metricsSource) Health() map[metrics.HealthKey]bool {
+	if m.health == nil {
+		return nil
+	}
+	return m.health()
+}
+
+// serveMetrics serves Prometheus metrics on addr (loopback when addr names
+// no host, see metrics.BindAddr) until ctx is done. It returns at once when
+// it cannot listen, and nil once ctx is done. Call it after openSockets.
+func (d *Director) serveMetrics(ctx context.Context, addr string) error {
+	return metrics.Serve(ctx, addr, &metricsSource{d: d})
+}

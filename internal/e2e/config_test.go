@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/govs-lb/govs/internal/lab"
+)
+
+const keepalivedConf = `! Configuration File for keepalived
+global_defs {
+   router_id LVS_DEVEL
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        198.51.100.1
+    }
+}
+
+virtual_server 198.51.100.1 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+
+    real_server 203.0.113.11 8080 {
+        weight %d
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 203.0.113.12 8080 {
+        weight 1
+        HTTP_GET {
+            url {
+              path /
+              status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+`
+
+func writeConf(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// httpServer is a realserver's HTTP server that the test can stop and start.
+type httpServer struct {
+	h    *lab.Host
+	addr string
+	srv  *http.Server
+}
+
+func (s *httpServer) start(t *testing.T) {
+	t.Helper()
+	srv, err := s.h.ServeHTTP(s.addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv = srv
+}
+
+func (s *httpServer) stop() { s.srv.Close() }
+
+func TestKeepalivedConfigHealthAndReload(t *testing.T) {
+	l := lab.NewT(t)
+	topo, err := lab.BasicRouted(l, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := make([]*httpServer, 2)
+	for i, rs := range topo.Realservers {
+		servers[i] = &httpServer{h: rs, addr: rip(topo, i) + ":8080"}
+		servers[i].start(t)
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	writeConf(t, conf, fmt.Sprintf(keepalivedConf, 1))
+
+	// --check needs neither -i nor root's interfaces.
+	out, err := exec.Command(govsBin, "run", "--check", "--config", conf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "skipping vrrp_instance") {
+		t.Fatalf("govs run --check: %v\n%s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.conf")
+	writeConf(t, bad, "virtual_server 198.51.100.1 80 {\n  lb_algo rr\n  lb_kindd DR\n}\n")
+	out, err = exec.Command(govsBin, "run", "--check", "--config", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "bad.conf:3:") {
+		t.Fatalf("govs run --check on a bad file: err=%v, want an error naming bad.conf:3:\n%s", err, out)
+	}
+
+	d := startGovs(t, topo.Director, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf, "--config", conf)
+	list := d.govs("-L", "-n")
+	for i := range 2 {
+		if !strings.Contains(list, rip(topo, i)+":8080") {
+			t.Fatalf("configured realserver %d missing:\n%s", i, list)
+		}
+	}
+	got := getN(t, topo.Client, "http://"+vip+"/", 4)
+	assertAlternates(t, got, []string{"rs1", "rs2"})
+
+	// A long-lived connection to rs2 must survive everything below.
+	serveNamed(t, topo.Realservers[1], rip(topo, 1)+":7000")
+	d.govs("-A", "-t", vip+":7000", "-s", "rr")
+	d.govs("-a", "-t", vip+":7000", "-r", rip(topo, 1), "-m")
+	long := dialNamed(t, topo.Client, vip+":7000")
+
+	// rs1's server stops: the checker takes it out within a bounded time,
+	// after which every new connection goes to rs2.
+	servers[0].stop()
+	stopped := time.Now()
+	waitFor(t, "rs1 to be taken out by its TCP_CHECK", 10*time.Second, func() bool {
+		return !strings.Contains(d.govs("-L", "-n"), rip(topo, 0)+":8080")
+	})
+	t.Logf("rs1 removed %v after its server stopped", time.Since(stopped).Round(10*time.Millisecond))
+	for _, body := range getN(t, topo.Client, "http://"+vip+"/", 4) {
+		if body != "rs2" {
+			t.Fatalf("a new connection went to %q after rs1 was taken out", body)
+		}
+	}
+	// It comes back after one good check.
+	servers[0].start(t)
+	waitFor(t, "rs1 to come back", 10*time.Second, func() bool {
+		return strings.Contains(d.govs("-L", "-n"), rip(topo, 0)+":8080")
+	})
+	long.echo(t, "after a health transition")
+
+	// A reload that changes a weight edits it in place; a bad file changes
+	// nothing, over SIGHUP and over govs reload.
+	before := d.govs("-L", "-n", "--stats", "--exact")
+	writeConf(t, conf, fmt.Sprintf(keepalivedConf, 5))
+	if _, err := d.govsErr("reload"); err != nil {
+		t.Fatalf("govs reload: %v", err)
+	}
+	after := d.govs("-L", "-n")
+	if !strings.Contains(after, fmt.Sprintf("  -> %-28s Masq    5", rip(topo, 0)+":8080")) {
+		t.Fatalf("weight 5 not applied:\n%s", after)
+	}
+	if c := statsConns(t, before, rip(topo, 1)+":8080"); c == 0 || c != statsConns(t, d.govs("-L", "-n", "--stats", "--exact"), rip(topo, 1)+":8080") {
+		t.Errorf("reload reset rs2's counters (before %d)", c)
+	}
+	writeConf(t, conf, "virtual_server 198.51.100.1 80 {\n  lb_algo bogus\n}\n")
+	if _, err := d.govsErr("reload"); err == nil || !strings.Contains(err.Error(), "keepalived.conf:2") {
+		t.Fatalf("govs reload of a bad file: want an error naming keepalived.conf:2, got %v", err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	if now := d.govs("-L", "-n"); now != after {
+		t.Fatalf("a bad file changed the configuration:\nbefore:\n%s\nafter:\n%s", after, now)
+	}
+	long.echo(t, "after reloads")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := topo.Client.HTTPGet(ctx, "http://"+vip+"/"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// statsConns reads a realserver's Conns from govs -L -n --stats --exact.
+func statsConns(t *testing.T, out, dest string) int {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "->" && f[1] == dest {
+			var n int
+			fmt.Sscan(f[2], &n)
+			return n
+		}
+	}
+	return -1
+}
