@@ -15,6 +15,9 @@ import (
 // (or JSON), and returns the exit status: 0, 1 when the bench failed or a
 // subject's output was wrong, 2 on a bad command line.
 func Run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == internalBare {
+		return runBareProcess(ctx, args[1:], stdout, stderr)
+	}
 	o, err := ParseArgs(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		app := cli.New("govs", "test")
 		app.Register("run", director.Run)
+		app.Register("bench", Run) // afpacket-bare: `govs bench --internal-bare`
 		code := app.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/govs-lb/govs/internal/director"
 )
 
 // Forwarding modes of the govs subject.
@@ -32,6 +34,15 @@ const (
 	SubjectKernel = "kernel-fwd"
 	SubjectBare   = "afpacket-bare"
 )
+
+// SplitSubject splits a subject name into the subject and its I/O settings:
+// "govs+prio=fifo+batch=64" is govs run with $GOVS_IO_TUNING set to
+// "prio=fifo,batch=64" (director.ParseIOTuning), so that variants of govs
+// or afpacket-bare are measured against each other in one bench.
+func SplitSubject(name string) (base, tuning string) {
+	base, t, _ := strings.Cut(name, "+")
+	return base, strings.ReplaceAll(t, "+", ",")
+}
 
 // AllSubjects is the default subject list, in the order they run.
 var AllSubjects = []string{SubjectGovs, SubjectNFT, SubjectKernel, SubjectBare}
@@ -201,8 +212,16 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	seen := map[string]bool{}
 	for _, s := range strings.Split(*subjects, ",") {
 		s = strings.TrimSpace(s)
-		switch s {
-		case SubjectGovs, SubjectNFT, SubjectKernel, SubjectBare:
+		base, tuning := SplitSubject(s)
+		switch base {
+		case SubjectGovs, SubjectBare:
+			if _, err := director.ParseIOTuning(tuning); err != nil {
+				return o, usageErr("--subjects %s: %v", s, err)
+			}
+		case SubjectNFT, SubjectKernel:
+			if tuning != "" {
+				return o, usageErr("--subjects %s: only govs and afpacket-bare take I/O settings", s)
+			}
 		default:
 			return o, usageErr("--subjects: unknown subject %q (want %s)", s, strings.Join(AllSubjects, ","))
 		}

@@ -33,6 +33,9 @@ const (
 	FigOverload = "overload_pps"
 	FigCost     = "cost_ns"
 	FigRate     = "delivered_pps" // single-rate runs (--rate)
+	// FigAllocs is the govs daemon's heap allocations per received frame
+	// during the overload window, beyond its idle rate (JSON only).
+	FigAllocs = "daemon_allocs_per_frame"
 )
 
 // RoundResult is one subject's figures in one round.

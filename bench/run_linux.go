@@ -245,12 +245,29 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 		}
 	} else {
 		r.progress("%s overload (generator flat out)", tag)
+		pr, _ := s.(prober)
+		var m0, m1 map[string]float64
+		var t0, t1 time.Time
+		if pr != nil { // the daemon's counters: 1 s idle, then the overload window
+			m0, _ = pr.probe(ctx)
+			t0 = time.Now()
+			time.Sleep(time.Second)
+			m1, _ = pr.probe(ctx)
+			t1 = time.Now()
+		}
 		d0 := softnetDrops(o.DirCPUs)
 		over, err := r.point(ctx, 0, false)
 		if err != nil {
 			return fail(err)
 		}
 		add(over)
+		if pr != nil && m0 != nil && m1 != nil {
+			if m2, err := pr.probe(ctx); err == nil {
+				note, allocs := daemonNote(m0, m1, m2, t1.Sub(t0), time.Since(t1))
+				rr.Notes = append(rr.Notes, "overload: "+note)
+				rr.Figures[FigAllocs] = allocs
+			}
+		}
 		rr.Figures[FigOverload] = over.Delivered
 		if drops := softnetDrops(o.DirCPUs) - d0; drops > 0 {
 			rr.Notes = append(rr.Notes, fmt.Sprintf("overload: offered %.0f pps, %d frames dropped at the director core's backlog", over.Offered, drops))
@@ -310,6 +327,11 @@ func (p Point) Sent2Secs() float64 {
 		return math.NaN()
 	}
 	return float64(p.Sent) / p.Offered
+}
+
+// prober is a subject that exposes counters (the govs daemon's metrics).
+type prober interface {
+	probe(ctx context.Context) (map[string]float64, error)
 }
 
 func rateLabel(r float64) string {

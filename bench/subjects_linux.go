@@ -7,14 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,12 +19,9 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/govs-lb/govs/internal/afpacket"
-	"github.com/govs-lb/govs/internal/filter"
-	"github.com/govs-lb/govs/internal/nftin"
+	"github.com/govs-lb/govs/internal/director"
 )
 
 // subject is one thing under test, started and stopped in the director
@@ -45,15 +39,16 @@ func protoNum(o *Options) uint8 {
 }
 
 func newSubject(name string, b *benchLab, o *Options, tmp string) subject {
-	switch name {
+	base, tuning := SplitSubject(name)
+	switch base {
 	case SubjectGovs:
-		return &govsSubject{b: b, o: o, socket: filepath.Join(tmp, "govs.sock")}
+		return &govsSubject{b: b, o: o, socket: filepath.Join(tmp, "govs.sock"), tuning: tuning}
 	case SubjectNFT:
 		return &nftSubject{b: b, o: o}
 	case SubjectKernel:
 		return &kernelSubject{b: b}
 	case SubjectBare:
-		return &bareSubject{b: b, o: o}
+		return &bareSubject{b: b, o: o, tuning: tuning}
 	}
 	return nil
 }
@@ -64,6 +59,7 @@ type govsSubject struct {
 	b      *benchLab
 	o      *Options
 	socket string
+	tuning string // $GOVS_IO_TUNING for the daemon
 	cmd    *exec.Cmd
 	log    bytes.Buffer
 	done   chan error
@@ -89,7 +85,9 @@ func (g *govsSubject) Start(ctx context.Context) error {
 	os.Remove(g.socket)
 	g.cmd = exec.Command("taskset", "-c", cpuList(g.o.DirCPUs), "nice", "-n", "-20", "ip", "netns", "exec", g.b.dir.NS,
 		exe, "run", "-i", "eth0", "-i", "eth1", "--socket", g.socket,
-		"--workers", strconv.Itoa(g.o.Workers), "--garp-count", "0", "--log-level", "warn")
+		"--workers", strconv.Itoa(g.o.Workers), "--garp-count", "0", "--log-level", "warn",
+		"--metrics", metricsAddr)
+	g.cmd.Env = append(os.Environ(), director.EnvIOTuning+"="+g.tuning)
 	g.cmd.Stdout, g.cmd.Stderr = &g.log, &g.log
 	if err := g.cmd.Start(); err != nil {
 		return fmt.Errorf("start govs run: %w", err)
@@ -251,125 +249,18 @@ func (k *kernelSubject) Stop() error {
 	return k.b.dir.IP("route", "del", VIP.String()+"/32")
 }
 
-// bareSubject is govs's I/O engine with the balancer bypassed: the same
-// capture ring configuration, BPF filter and nftables ingress table as govs,
-// one thread per worker pinned to a director core, rewriting MACs and
-// sending with sendmmsg.
-type bareSubject struct {
-	b     *benchLab
-	o     *Options
-	stop  atomic.Bool
-	wg    sync.WaitGroup
-	table *nftin.Table
-	errc  chan error
-}
+// metricsAddr is where the govs subject serves Prometheus metrics, on the
+// director namespace's loopback.
+const metricsAddr = "127.0.0.1:9109"
 
-func (a *bareSubject) Start(context.Context) error {
-	svc := filter.Service{Proto: filter.Proto(protoNum(a.o)), Addr: VIP, Port: VIPPort}
-	prog, err := filter.Build(filter.Spec{VIPs: []filter.Service{svc}})
+// probe reads the daemon's metrics: each series summed over its labels,
+// except govs_worker_drops_total, kept by reason.
+func (g *govsSubject) probe(ctx context.Context) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	body, err := g.b.dir.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.stop.Store(false)
-	a.errc = make(chan error, a.o.Workers+1)
-	err = a.b.dir.Do(func() error {
-		a.table, err = nftin.Install([]string{"eth0", "eth1"}, nftin.Rules{
-			VIPs: []nftin.Service{{Proto: protoNum(a.o), Addr: VIP.As4(), Port: VIPPort}}})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("nftables ingress table: %w", err)
-	}
-	ready := make(chan error, a.o.Workers)
-	group := uint16(os.Getpid()<<4) + 9
-	for w := range a.o.Workers {
-		cpu := a.o.DirCPUs[w%len(a.o.DirCPUs)]
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			err := a.b.dir.Do(func() error { return a.worker(cpu, prog, group, ready) })
-			if err != nil {
-				a.errc <- err
-			}
-		}()
-	}
-	for range a.o.Workers {
-		if err := <-ready; err != nil {
-			a.Stop()
-			return err
-		}
-	}
-	return nil
-}
-
-func (a *bareSubject) worker(cpu int, prog []bpf.RawInstruction, group uint16, ready chan<- error) error {
-	if err := pinThread(cpu); err != nil {
-		ready <- err
-		return nil
-	}
-	favourThread()
-	in, err1 := net.InterfaceByName("eth0")
-	out, err2 := net.InterfaceByName("eth1")
-	if err := errors.Join(err1, err2); err != nil {
-		ready <- err
-		return nil
-	}
-	rx, err := afpacket.Open(in.Index, afpacket.Config{FanoutGroup: group, FanoutMode: afpacket.FanoutHash,
-		Headroom: 64, VnetHdr: true, Filter: prog})
-	if err != nil {
-		ready <- err
-		return nil
-	}
-	defer rx.Close()
-	tx, err := afpacket.OpenTX(out.Index, afpacket.Config{VnetHdr: true, QdiscBypass: true})
-	if err != nil {
-		ready <- err
-		return nil
-	}
-	defer tx.Close()
-	ready <- nil
-	batch := afpacket.NewBatch(256)
-	frames := make([][]byte, 0, afpacket.MaxBatch)
-	hdrs := make([]afpacket.VnetHdr, 0, afpacket.MaxBatch)
-	for !a.stop.Load() {
-		n, err := rx.Recv(batch, 100*time.Millisecond)
-		if err != nil {
-			return err
-		}
-		for i := range n {
-			f := &batch.Frames[i]
-			if len(f.Data) < 14 {
-				continue
-			}
-			copy(f.Data[0:6], RSMACs[0][:])
-			copy(f.Data[6:12], DirOutMAC[:])
-			frames = append(frames, f.Data)
-			hdrs = append(hdrs, f.Vnet)
-			if len(frames) == cap(frames) {
-				tx.SendBatch(frames, hdrs)
-				frames, hdrs = frames[:0], hdrs[:0]
-			}
-		}
-		if len(frames) > 0 {
-			tx.SendBatch(frames, hdrs)
-			frames, hdrs = frames[:0], hdrs[:0]
-		}
-		rx.Release()
-	}
-	return nil
-}
-
-func (a *bareSubject) Stop() error {
-	a.stop.Store(true)
-	a.wg.Wait()
-	var err error
-	select {
-	case err = <-a.errc:
-	default:
-	}
-	if a.table != nil {
-		err = errors.Join(err, a.b.dir.Do(a.table.Remove))
-		a.table = nil
-	}
-	return err
+	return parseMetrics(body), nil
 }

@@ -49,6 +49,7 @@ func NewServer(b Backend, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/restore", s.restore)
 	s.registerRole(mux)
 	s.registerReload(mux)
+	s.registerTakeover(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

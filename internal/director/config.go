@@ -26,6 +26,7 @@ type Config struct {
 	Metrics      string // --metrics ADDR: serve Prometheus metrics ("" off; no host = 127.0.0.1)
 	ConfigFile   string // --config: keepalived.conf (its virtual_server blocks)
 	Check        bool   // --check: validate ConfigFile and exit
+	Takeover     bool   // --takeover: take over from the govs running on Socket (takeover.go)
 }
 
 // Role names.
@@ -57,6 +58,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ConfigFile, "config", "", "keepalived.conf to run from (its virtual_server blocks; SIGHUP or govs reload re-reads it)")
 	fs.BoolVar(&c.Check, "check", false, "validate --config FILE and exit (needs neither -i nor root)")
+	fs.BoolVar(&c.Takeover, "takeover", false, "take over from the govs running on the same interfaces and socket: its configuration, connections and forwarding (graceful restart)")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (e.g. :9100, bound to 127.0.0.1 unless a host is given)")
 	fs.StringVar(&c.Tap, "tap", localnode.DefaultName, "tap device through which local realservers (LocalNode) get their traffic")
 	fs.Usage = func() {

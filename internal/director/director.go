@@ -81,6 +81,15 @@ type Director struct {
 	local   localState  // LocalNode: tap, local addresses, tap reader (local.go)
 	roleCtl roleState   // role switches: GARPs of the current mastership (role.go)
 	file    *configFile // --config: the keepalived.conf and its reconciler (configfile.go)
+	io      IOTuning    // I/O engine settings ($GOVS_IO_TUNING, iotuning.go)
+
+	// Graceful restart (takeover.go).
+	fanoutBase  uint16      // PACKET_FANOUT id of the first interface
+	stopWorkers func()      // stops the workers (once); nil until they run
+	stopRun     func()      // makes Serve return
+	released    atomic.Bool // taken over: leave the host state to the successor
+	handBack    atomic.Bool // a failed takeover: leave the host state to the old daemon
+	takenFrom   *takeover   // --takeover: what came from the old daemon
 }
 
 // Run is `govs run`: it parses args, runs the daemon until ctx is done or
@@ -115,7 +124,10 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // Serve runs a director with cfg until ctx is done, then removes everything
 // it added to the host and returns.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
-	d := &Director{cfg: cfg, log: log, role: cfg.Role}
+	d := &Director{cfg: cfg, log: log, role: cfg.Role, fanoutBase: uint16(os.Getpid() << 4)}
+	if d.io, err = LoadIOTuning(); err != nil {
+		return err
+	}
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -136,31 +148,48 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 
 	// The ingress table doubles as the lock: a second govs in this network
-	// namespace finds it and refuses to start.
-	d.nft, err = nftin.Install(cfg.Ifaces, nftin.Rules{})
+	// namespace finds it and refuses to start, unless it takes over.
+	if cfg.Takeover {
+		d.takenFrom, err = d.beginTakeover(ctx)
+	} else {
+		d.nft, err = nftin.Install(cfg.Ifaces, nftin.Rules{})
+	}
 	if err != nil {
+		if cfg.Takeover {
+			return err
+		}
 		if errors.Is(err, nftin.ErrExists) {
 			return fmt.Errorf("another govs is already running on this host's interfaces (%w)", err)
 		}
 		return fmt.Errorf("install nftables ingress table: %w", err)
 	}
 	cleanups = append(cleanups, func() {
+		if d.released.Load() || d.handBack.Load() {
+			return // the ingress table is another govs's now
+		}
 		if err := d.nft.Remove(); err != nil {
 			log.Error("remove nftables table", "err", err)
 		}
 	})
 
-	ln, err := control.Listen(cfg.Socket)
-	if err != nil {
-		return err
+	var ln net.Listener // --takeover: bound once this daemon forwards
+	if !cfg.Takeover {
+		if ln, err = control.Listen(cfg.Socket); err != nil {
+			return err
+		}
+		sock, err := control.Own(ln, cfg.Socket)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		cleanups = append(cleanups, func() { ln.Close(); sock.Remove() })
+		d.bal = balancer.New(balancer.Config{MaxConns: cfg.MaxConns, KeepQuiescentTemplates: true})
 	}
-	cleanups = append(cleanups, func() { ln.Close(); os.Remove(cfg.Socket) })
-
-	d.bal = balancer.New(balancer.Config{MaxConns: cfg.MaxConns, KeepQuiescentTemplates: true})
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.runCtx = rctx
+	d.stopRun = cancel
 	ifindexes := make([]int, len(d.ports))
 	for i, p := range d.ports {
 		ifindexes[i] = p.ifindex
@@ -201,6 +230,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		go func() {
 			defer wg.Done()
 			runtime.LockOSThread()
+			if err := d.io.ApplyThread(); err != nil {
+				log.Warn("worker thread", "err", err)
+			}
 			if err := w.run(stop); err != nil {
 				errc <- err
 			}
@@ -216,16 +248,25 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		defer wg.Done()
 		d.estimatorLoop(stop)
 	}()
+	d.mu.Lock()
+	d.stopWorkers = sync.OnceFunc(func() { close(stop); wg.Wait() })
+	d.mu.Unlock()
+	cleanups = append(cleanups, func() {
+		d.stopWorkers()
+		log.Info("workers stopped", "counters", d.counters())
+	})
+	if d.takenFrom != nil {
+		var undo func()
+		if ln, undo, err = d.finishTakeover(ctx, d.takenFrom); err != nil {
+			return err
+		}
+		cleanups = append(cleanups, undo)
+	}
 	var merr chan error // nil unless --metrics: never ready in the select below
 	if cfg.Metrics != "" {
 		merr = make(chan error, 1)
 		go func() { merr <- d.serveMetrics(rctx, cfg.Metrics) }()
 	}
-	cleanups = append(cleanups, func() {
-		close(stop)
-		wg.Wait()
-		log.Info("workers stopped", "counters", d.counters())
-	})
 
 	stopLocal, err := d.startLocal(rctx)
 	if err != nil {
@@ -254,8 +295,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		log.Warn("sd_notify READY", "err", err)
 	}
 	select {
-	case <-ctx.Done():
-		log.Info("govs stopping", "reason", context.Cause(ctx))
+	case <-rctx.Done(): // ctx, or taken over (Release)
+		log.Info("govs stopping", "reason", context.Cause(ctx), "taken_over", d.released.Load())
 	case err := <-errc:
 		return fmt.Errorf("worker: %w", err)
 	case err := <-merr:
@@ -266,9 +307,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 // fanoutGroup is a PACKET_FANOUT id for the i-th interface, distinct for
 // each interface of this process (ids are per network namespace; a group
-// binds to one interface).
-func fanoutGroup(i int) uint16 {
-	return uint16(os.Getpid()<<4) + uint16(i)
+// binds to one interface) and from the ids of a govs it takes over.
+func (d *Director) fanoutGroup(i int) uint16 {
+	return d.fanoutBase + uint16(i)
 }
 
 func (d *Director) openSockets() error {
@@ -278,20 +319,14 @@ func (d *Director) openSockets() error {
 	}
 	for pi, rxp := range d.ports {
 		for range d.cfg.Workers {
-			rx, err := afpacket.Open(rxp.ifindex, afpacket.Config{
-				FanoutGroup: fanoutGroup(pi),
-				FanoutMode:  afpacket.FanoutHash,
-				Headroom:    ringHeadroom,
-				VnetHdr:     true,
-				Filter:      prog,
-			})
+			rx, err := afpacket.Open(rxp.ifindex, d.io.CaptureConfig(d.fanoutGroup(pi), d.cfg.Workers > 1, prog))
 			if err != nil {
 				return fmt.Errorf("capture socket: %w", err)
 			}
 			d.rxs = append(d.rxs, rx)
 			sinks := make([]txSink, len(d.ports))
 			for i, txp := range d.ports {
-				tx, err := afpacket.OpenTX(txp.ifindex, afpacket.Config{VnetHdr: true, QdiscBypass: true})
+				tx, err := afpacket.OpenTX(txp.ifindex, d.io.SendConfig())
 				if err != nil {
 					return fmt.Errorf("send socket: %w", err)
 				}

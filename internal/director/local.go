@@ -280,6 +280,9 @@ func (d *Director) startLocal(ctx context.Context) (func(), error) {
 		}
 	}
 	restoreARP := func() {
+		if d.released.Load() {
+			return // taken over: the successor keeps them, and restores them (takeover.go)
+		}
 		if err := d.local.sysctl.Restore(); err != nil {
 			d.log.Warn("restore ARP sysctls", "err", err)
 		}

@@ -135,7 +135,7 @@ func newWorker(d *Director, rx rxSource, ports []port, sinks []txSink, seed uint
 		txqs:  make([]txq, len(ports)),
 		bw:    d.bal.NewWorker(),
 		frags: newFragTable(),
-		batch: afpacket.NewBatch(256),
+		batch: afpacket.NewBatch(d.io.BatchFrames()),
 		arena: make([]byte, arenaSize),
 
 		segScratch: make([]byte, 16<<10),

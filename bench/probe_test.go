@@ -1,0 +1,46 @@
+package bench
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseMetrics(t *testing.T) {
+	body := `# HELP go_memstats_mallocs_total Total number of mallocs.
+# TYPE go_memstats_mallocs_total counter
+go_memstats_mallocs_total 12345
+govs_worker_packets_total{direction="rx",worker="0"} 100
+govs_worker_packets_total{direction="tx",worker="0"} 90
+govs_worker_packets_total{direction="rx",worker="1"} 5
+govs_worker_drops_total{reason="tx_full",worker="0"} 7
+govs_capture_ring_drops_total{iface="eth0",worker="0"} 3e+06
+`
+	m := parseMetrics(body)
+	for k, want := range map[string]float64{
+		"go_memstats_mallocs_total":       12345,
+		"govs_worker_packets_total":       195,
+		"govs_worker_packets_total/rx":    105,
+		"govs_worker_packets_total/tx":    90,
+		"govs_worker_drops_total/tx_full": 7,
+		"govs_capture_ring_drops_total":   3e6,
+	} {
+		if m[k] != want {
+			t.Errorf("%s = %v, want %v", k, m[k], want)
+		}
+	}
+}
+
+func TestDaemonNote(t *testing.T) {
+	m0 := map[string]float64{"go_memstats_mallocs_total": 1000}
+	m1 := map[string]float64{"go_memstats_mallocs_total": 1100} // 100/s idle
+	m2 := map[string]float64{"go_memstats_mallocs_total": 1300, "govs_capture_ring_packets_total": 1e6}
+	note, allocs := daemonNote(m0, m1, m2, time.Second, 2*time.Second)
+	if allocs != 0 || !strings.Contains(note, "1000000 frames") {
+		t.Errorf("allocs %v, note %q: want 0 per frame over 1000000 frames", allocs, note)
+	}
+	if _, a := daemonNote(m0, m1, m1, time.Second, time.Second); !math.IsNaN(a) {
+		t.Errorf("no frames: allocs %v, want NaN", a)
+	}
+}

@@ -1,0 +1,53 @@
+package director
+
+import (
+	"testing"
+
+	"github.com/govs-lb/govs/internal/afpacket"
+)
+
+func TestParseIOTuning(t *testing.T) {
+	got, err := ParseIOTuning("prio=fifo, fanout=auto,block=256,blocks=32,retire=1,batch=64,qdisc-bypass=off,sndbuf=1024")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := IOTuning{Prio: "fifo", Fanout: "auto", BlockKiB: 256, Blocks: 32, RetireMS: 1, Batch: 64, QdiscBypass: "off", SendBufKiB: 1024}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if z, err := ParseIOTuning(""); err != nil || z != (IOTuning{}) {
+		t.Fatalf(`ParseIOTuning("") = %+v, %v; want the zero value`, z, err)
+	}
+	for _, bad := range []string{"prio=rt", "block=64", "batch=0", "retire=x", "nosuch=1", "fanout"} {
+		if _, err := ParseIOTuning(bad); err == nil {
+			t.Errorf("ParseIOTuning(%q): no error", bad)
+		}
+	}
+}
+
+func TestIOTuningConfigs(t *testing.T) {
+	var zero IOTuning
+	c := zero.CaptureConfig(7, false, nil)
+	if c.FanoutMode != afpacket.FanoutHash || c.FanoutGroup != 7 || c.Headroom != ringHeadroom || !c.VnetHdr {
+		t.Errorf("default capture config %+v: want fanout hash group 7, headroom, vnet", c)
+	}
+	if c.BlockSize != 0 || c.BlockCount != 0 || c.RetireTimeout != 0 {
+		t.Errorf("default capture config %+v: want afpacket's default geometry", c)
+	}
+	auto := IOTuning{Fanout: "auto"}
+	if c := auto.CaptureConfig(7, false, nil); c.FanoutMode != afpacket.FanoutNone {
+		t.Errorf("fanout=auto, one socket: mode %v, want none", c.FanoutMode)
+	}
+	if c := auto.CaptureConfig(7, true, nil); c.FanoutMode != afpacket.FanoutHash {
+		t.Errorf("fanout=auto, shared: mode %v, want hash", c.FanoutMode)
+	}
+	if s := zero.SendConfig(); !s.QdiscBypass || !s.VnetHdr || s.SendBuffer != 0 {
+		t.Errorf("default send config %+v", s)
+	}
+	if s := (IOTuning{QdiscBypass: "off", SendBufKiB: 512}).SendConfig(); s.QdiscBypass || s.SendBuffer != 512<<10 {
+		t.Errorf("send config %+v: want no bypass, 512 KiB", s)
+	}
+	if zero.BatchFrames() != 256 || (IOTuning{Batch: 64}).BatchFrames() != 64 {
+		t.Error("BatchFrames")
+	}
+}
