@@ -2,90 +2,13 @@
 
 package arp
 
-import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
-	"testing"
+import "github.com/govs-lb/govs/internal/netnstest"
 
-	"golang.org/x/sys/unix"
+// The namespace helpers live in internal/netnstest, shared with other packages.
+var (
+	newNS    = netnstest.NewNS
+	ipc      = netnstest.IP
+	vethPair = netnstest.VethPair
+	inNS     = netnstest.InNS
+	mustInNS = netnstest.MustInNS
 )
-
-// newNS creates a named network namespace unique to this run and removes it
-// at cleanup. It skips the test when namespaces cannot be made here.
-func newNS(t *testing.T, prefix string) string {
-	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: iproute2 `ip` not installed")
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	name := fmt.Sprintf("%s-%s", prefix, hex.EncodeToString(b[:]))
-	out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
-	if err != nil {
-		if s := string(out); strings.Contains(s, "Operation not permitted") || strings.Contains(s, "Permission denied") {
-			t.Skipf("skipping: creating a network namespace is not permitted: %s", strings.TrimSpace(s))
-		}
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	ipc(t, "-n", name, "link", "set", "lo", "up")
-	return name
-}
-
-// ipc runs the ip command and fails the test on error.
-func ipc(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// vethPair makes ns1/dev1 <-> ns2/dev2 with the given MACs and addresses (CIDR), up.
-func vethPair(t *testing.T, ns1, dev1, mac1, addr1, ns2, dev2, mac2, addr2 string) {
-	t.Helper()
-	ipc(t, "-n", ns1, "link", "add", dev1, "address", mac1, "type", "veth", "peer", "name", dev2, "address", mac2, "netns", ns2)
-	for _, x := range [][3]string{{ns1, dev1, addr1}, {ns2, dev2, addr2}} {
-		if x[2] != "" {
-			ipc(t, "-n", x[0], "addr", "add", x[2], "dev", x[1])
-		}
-		ipc(t, "-n", x[0], "link", "set", x[1], "up")
-	}
-}
-
-// inNS runs f on a fresh OS thread switched into the named namespace and
-// returns its error. The thread is never unlocked, so it exits with the
-// goroutine instead of going back to the scheduler inside the namespace.
-// Sockets and netlink handles made by f stay in the namespace.
-func inNS(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", name, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
-func mustInNS(t *testing.T, name string, f func() error) {
-	t.Helper()
-	if err := inNS(name, f); err != nil {
-		if os.IsPermission(err) {
-			t.Skipf("skipping: %v", err)
-		}
-		t.Fatal(err)
-	}
-}
