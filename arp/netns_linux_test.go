@@ -9,6 +9,5 @@ var (
 	newNS    = netnstest.NewNS
 	ipc      = netnstest.IP
 	vethPair = netnstest.VethPair
-	inNS     = netnstest.InNS
 	mustInNS = netnstest.MustInNS
 )
