@@ -379,18 +379,8 @@ func (w *worker) forwardTo(f *afpacket.Frame, p *forward.Packet, v balancer.Verd
 		forward.RewriteDR(f.Data, p, mac, w.ports[out].mac)
 		w.send(out, f.Data[:p.End], vnetOf(f))
 	case balancer.MethodMasq:
-		if cfg := w.d.snap.Load(); cfg.local.isRIP(v.DestAddr) {
-			forward.MasqIn(f.Data, p, v.DestAddr, v.DestPort)
-			w.toLocal(f, p, cfg)
-			return
-		}
-		mac, out, _, ok := w.route(v.DestAddr)
-		if !ok {
-			return
-		}
 		forward.MasqIn(f.Data, p, v.DestAddr, v.DestPort)
-		forward.SetMACs(f.Data, mac, w.ports[out].mac)
-		w.send(out, f.Data[:p.End], vnetOf(f))
+		w.deliverMasq(f, p, v.DestAddr, vnetOf(f))
 	case balancer.MethodTun:
 		w.tunnel(f, p, v.DestAddr)
 	case balancer.MethodLocal:
@@ -398,6 +388,22 @@ func (w *worker) forwardTo(f *afpacket.Frame, p *forward.Packet, v balancer.Verd
 	default:
 		w.counters[cntLocalUnsupported]++
 	}
+}
+
+// deliverMasq sends a frame already translated to a masquerading
+// realserver rip: into the tap when rip is local (one-box LVS), else to
+// rip's next hop.
+func (w *worker) deliverMasq(f *afpacket.Frame, p *forward.Packet, rip [4]byte, hdr afpacket.VnetHdr) {
+	if cfg := w.d.snap.Load(); cfg.local.isRIP(rip) {
+		w.toLocal(f, p, cfg)
+		return
+	}
+	mac, out, _, ok := w.route(rip)
+	if !ok {
+		return
+	}
+	forward.SetMACs(f.Data, mac, w.ports[out].mac)
+	w.send(out, f.Data[:p.End], hdr)
 }
 
 // vnetOf is the virtio-net header to send a rewritten frame with: the
@@ -586,18 +592,8 @@ func (w *worker) icmpIn(f *afpacket.Frame, p *forward.Packet) {
 	}
 	switch v.Method {
 	case balancer.MethodMasq:
-		if cfg := w.d.snap.Load(); cfg.local.isRIP(v.DestAddr) {
-			forward.MasqICMPIn(f.Data, p, v.DestAddr, v.DestPort)
-			w.toLocal(f, p, cfg)
-			return
-		}
-		mac, out, _, ok := w.route(v.DestAddr)
-		if !ok {
-			return
-		}
 		forward.MasqICMPIn(f.Data, p, v.DestAddr, v.DestPort)
-		forward.SetMACs(f.Data, mac, w.ports[out].mac)
-		w.send(out, f.Data[:p.End], afpacket.VnetHdr{})
+		w.deliverMasq(f, p, v.DestAddr, afpacket.VnetHdr{})
 	default:
 		// DR/TUN/local: the realserver gets the error unchanged.
 		w.forwardTo(f, p, v)
