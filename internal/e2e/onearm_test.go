@@ -30,3 +30,29 @@ func TestDROneArm(t *testing.T) {
 	assertAlternates(t, got, []string{"rs1", "rs2"})
 	checkBigTransfers(t, topo.Client, "http://"+vip)
 }
+
+// TestVIPAlsoOnDirector: the VIP is configured in the director's own stack
+// too (as keepalived's vrrp would put it there); govs still schedules every
+// connection, because its ingress table keeps the kernel off VIP traffic.
+func TestVIPAlsoOnDirector(t *testing.T) {
+	topo, d := routedLab(t, 2)
+	if err := topo.Director.IP("addr", "add", vip+"/32", "dev", "lo"); err != nil {
+		t.Fatal(err)
+	}
+	// The director's own web server on the VIP must never be reached.
+	if _, err := topo.Director.ServeHTTP(vip+":80", "director"); err != nil {
+		t.Fatal(err)
+	}
+	prepareRealservers(t, topo, false)
+	for _, rs := range topo.Realservers {
+		if _, err := rs.ServeHTTP(vip+":80", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.govs("-A", "-t", vip+":80", "-s", "rr")
+	for i := range topo.Realservers {
+		d.govs("-a", "-t", vip+":80", "-r", rip(topo, i), "-g")
+	}
+	got := getN(t, topo.Client, "http://"+vip+"/", 6)
+	assertAlternates(t, got, []string{"rs1", "rs2"})
+}
