@@ -14,6 +14,7 @@ import (
 
 	"github.com/govs-lb/govs/internal/control"
 	"github.com/govs-lb/govs/internal/keepalived"
+	"github.com/govs-lb/govs/internal/metrics"
 )
 
 // configFile is the keepalived.conf a director runs from (--config), and
@@ -62,7 +63,7 @@ func (d *Director) startConfig(ctx context.Context, path string, log *slog.Logge
 	if err := rc.apply(cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	d.file = &configFile{path: path, rc: rc}
+	d.file.Store(&configFile{path: path, rc: rc})
 	rc.start(ctx)
 
 	hup := make(chan os.Signal, 1)
@@ -91,7 +92,7 @@ func (d *Director) startConfig(ctx context.Context, path string, log *slog.Logge
 // reload re-reads the configuration file and applies the difference; a
 // file that does not parse or apply changes nothing.
 func (d *Director) reload() error {
-	f := d.file
+	f := d.file.Load()
 	if f == nil {
 		return control.BadRequest("govs run was started without --config: nothing to reload")
 	}
@@ -136,4 +137,14 @@ func ReloadCommand(ctx context.Context, args []string, _ io.Reader, _, stderr io
 		return 1
 	}
 	return 0
+}
+
+// healthStates is the metrics view of the health checks: up or down per
+// realserver the configuration file checks; nil without --config.
+func (d *Director) healthStates() map[metrics.HealthKey]bool {
+	f := d.file.Load()
+	if f == nil {
+		return nil
+	}
+	return f.rc.healthStates()
 }

@@ -78,10 +78,10 @@ type Director struct {
 	garp    []*arp.Announcer
 	vipList []netip.Addr // VIP addresses announced so far
 	runCtx  context.Context
-	local   localState  // LocalNode: tap, local addresses, tap reader (local.go)
-	roleCtl roleState   // role switches: GARPs of the current mastership (role.go)
-	file    *configFile // --config: the keepalived.conf and its reconciler (configfile.go)
-	io      IOTuning    // I/O engine settings ($GOVS_IO_TUNING, iotuning.go)
+	local   localState                 // LocalNode: tap, local addresses, tap reader (local.go)
+	roleCtl roleState                  // role switches: GARPs of the current mastership (role.go)
+	file    atomic.Pointer[configFile] // --config: the keepalived.conf and its reconciler (configfile.go)
+	io      IOTuning                   // I/O engine settings ($GOVS_IO_TUNING, iotuning.go)
 
 	// Graceful restart (takeover.go).
 	fanoutBase  uint16      // PACKET_FANOUT id of the first interface

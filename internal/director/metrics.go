@@ -87,5 +87,5 @@ func (m *metricsSource) Health() map[metrics.HealthKey]bool {
 // no host, see metrics.BindAddr) until ctx is done. It returns at once when
 // it cannot listen, and nil once ctx is done. Call it after openSockets.
 func (d *Director) serveMetrics(ctx context.Context, addr string) error {
-	return metrics.Serve(ctx, addr, &metricsSource{d: d})
+	return metrics.Serve(ctx, addr, &metricsSource{d: d, health: d.healthStates})
 }

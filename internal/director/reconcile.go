@@ -51,6 +51,7 @@ import (
 	"github.com/govs-lb/govs/health"
 	"github.com/govs-lb/govs/internal/control"
 	"github.com/govs-lb/govs/internal/keepalived"
+	"github.com/govs-lb/govs/internal/metrics"
 )
 
 // reconciler keeps the balancer in line with a keepalived configuration and
@@ -93,6 +94,29 @@ func (r *reconciler) stop() { r.eng.Stop() }
 
 // health returns the health engine, for metrics and counters.
 func (r *reconciler) health() *health.Engine { return r.eng }
+
+// healthStates reports, for every checked realserver of the applied
+// configuration, whether its checks pass.
+func (r *reconciler) healthStates() map[metrics.HealthKey]bool {
+	r.mu.Lock()
+	cfg := r.cfg
+	r.mu.Unlock()
+	if cfg == nil {
+		return nil
+	}
+	m := map[metrics.HealthKey]bool{}
+	for _, vs := range cfg.Services {
+		for _, rs := range vs.RealServers {
+			if len(rs.Checks) == 0 {
+				continue
+			}
+			if st, ok := r.eng.State(targetID(vs.Key(), rs.Dest)); ok {
+				m[metrics.HealthKey{Service: vs.Key(), Dest: rs.Dest.Key()}] = st.Up
+			}
+		}
+	}
+	return m
+}
 
 // targetID names a realserver of a service for the health engine.
 func targetID(k control.ServiceKey, d control.DestSpec) string {

@@ -53,7 +53,7 @@ virtual_server 198.51.100.1 80 {
               path /
               status_code 200
             }
-            connect_timeout 1
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }
@@ -112,7 +112,19 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 		t.Fatalf("govs run --check on a bad file: err=%v, want an error naming bad.conf:3:\n%s", err, out)
 	}
 
-	d := startGovs(t, topo.Director, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf, "--config", conf)
+	d := startGovs(t, topo.Director, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf, "--config", conf, "--metrics", ":9478")
+	upMetric := func(i int) string {
+		return fmt.Sprintf(`govs_realserver_up{port="80",protocol="tcp",rip="%s",rport="8080",vip="198.51.100.1"}`, rip(topo, i))
+	}
+	scrape := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		body, err := topo.Director.HTTPGet(ctx, "http://127.0.0.1:9478/metrics")
+		if err != nil {
+			t.Fatalf("scrape: %v", err)
+		}
+		return body
+	}
 	list := d.govs("-L", "-n")
 	for i := range 2 {
 		if !strings.Contains(list, rip(topo, i)+":8080") {
@@ -136,6 +148,9 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 		return !strings.Contains(d.govs("-L", "-n"), rip(topo, 0)+":8080")
 	})
 	t.Logf("rs1 removed %v after its server stopped", time.Since(stopped).Round(10*time.Millisecond))
+	if m := scrape(); !strings.Contains(m, upMetric(0)+" 0") || !strings.Contains(m, upMetric(1)+" 1") {
+		t.Errorf("govs_realserver_up does not show rs1 down and rs2 up:\n%s", grepLines(m, "govs_realserver_up"))
+	}
 	for _, body := range getN(t, topo.Client, "http://"+vip+"/", 4) {
 		if body != "rs2" {
 			t.Fatalf("a new connection went to %q after rs1 was taken out", body)
@@ -147,6 +162,9 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 		return strings.Contains(d.govs("-L", "-n"), rip(topo, 0)+":8080")
 	})
 	long.echo(t, "after a health transition")
+	waitFor(t, "govs_realserver_up of rs1 back to 1", 5*time.Second, func() bool {
+		return strings.Contains(scrape(), upMetric(0)+" 1")
+	})
 
 	// A reload that changes a weight edits it in place; a bad file changes
 	// nothing, over SIGHUP and over govs reload.
@@ -190,4 +208,15 @@ func statsConns(t *testing.T, out, dest string) int {
 		}
 	}
 	return -1
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
