@@ -213,8 +213,8 @@ func bareWorker(stop *atomic.Bool, t director.IOTuning, cpu, inIdx, outIdx int, 
 	defer tx.Close()
 	ready <- nil
 	batch := afpacket.NewBatch(t.BatchFrames())
-	frames := make([][]byte, 0, afpacket.MaxBatch)
-	hdrs := make([]afpacket.VnetHdr, 0, afpacket.MaxBatch)
+	frames := make([][]byte, 0, t.SendBatchFrames())
+	hdrs := make([]afpacket.VnetHdr, 0, t.SendBatchFrames())
 	for !stop.Load() {
 		n, err := rx.Recv(batch, 100*time.Millisecond)
 		if err != nil {

@@ -135,7 +135,7 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.SetOutput(io.Discard)
 	rate := fs.String("rate", "", "offered rate: packets per second (250k, 1.5M) or max; without it, zero-loss search + overload + cost")
 	costRate := fs.String("cost-rate", "", "offered rate of the cost figure (default: 80% of the lowest zero-loss rate, at most 200k)")
-	subjects := fs.String("subjects", strings.Join(AllSubjects, ","), "comma-separated subjects")
+	subjects := fs.String("subjects", strings.Join(AllSubjects, ","), "comma-separated subjects; govs+KEY=VALUE+… or afpacket-bare+… runs a variant with those I/O settings ($GOVS_IO_TUNING)")
 	dur := fs.Float64("duration", o.Duration.Seconds(), "seconds per measurement")
 	dirCPUs := fs.String("dir-cpus", "", "director cores (default: 1..workers)")
 	fs.StringVar(&o.Mode, "mode", o.Mode, "govs forwarding method: dr, tun, masq or local")

@@ -44,3 +44,13 @@ func TestDaemonNote(t *testing.T) {
 		t.Errorf("no frames: allocs %v, want NaN", a)
 	}
 }
+
+func TestWriteJSONNonFinite(t *testing.T) {
+	r := &Results{Rounds: []RoundResult{{Subject: SubjectGovs, Figures: map[string]float64{FigCost: math.NaN(), FigZeroLoss: 1},
+		Points: []Point{{Offered: 1, Busy: math.NaN()}}}}}
+	r.Summarize([]string{SubjectGovs})
+	var b strings.Builder
+	if err := r.WriteJSON(&b); err != nil || !strings.Contains(b.String(), "zero_loss_pps") {
+		t.Fatalf("WriteJSON: %v: %s", err, b.String())
+	}
+}

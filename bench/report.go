@@ -135,6 +135,25 @@ func (r *Results) Summarize(subjects []string) {
 // WriteJSON writes r as indented JSON. NaNs are left out by Summarize, so
 // the output is always valid JSON.
 func (r *Results) WriteJSON(w io.Writer) error {
+	finite := func(v *float64) { // encoding/json refuses NaN and ±Inf
+		if math.IsNaN(*v) || math.IsInf(*v, 0) {
+			*v = 0
+		}
+	}
+	for i := range r.Rounds {
+		rr := &r.Rounds[i]
+		for k, v := range rr.Figures {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				delete(rr.Figures, k)
+			}
+		}
+		for j := range rr.Points {
+			p := &rr.Points[j]
+			finite(&p.Offered)
+			finite(&p.Delivered)
+			finite(&p.Busy)
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)

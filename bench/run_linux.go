@@ -299,7 +299,8 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 		rr.Figures[FigCost] = CostNS(p.Busy, float64(len(o.DirCPUs)), float64(p.Sent)/p.Offered, p.Received)
 	}
 	// Validate what the sink sampled.
-	exp := ExpectFor(name, o.Mode)
+	base, _ := SplitSubject(name)
+	exp := ExpectFor(base, o.Mode)
 	samples := r.samp.Take()
 	for _, f := range samples {
 		if _, err := Validate(f, exp); err != nil {

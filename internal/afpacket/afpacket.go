@@ -72,6 +72,13 @@ type Config struct {
 	QdiscBypass bool
 	// SendBuffer, when nonzero, sets SO_SNDBUF (SO_SNDBUFFORCE when permitted).
 	SendBuffer int
+	// TXRing, when nonzero, gives an OpenTX socket a transmit ring
+	// (PACKET_TX_RING) of that many 2 KiB slots, rounded up to a multiple
+	// of 64: SendBatch then copies frames into the ring and makes one
+	// send(2) per call instead of sendmmsg. Frames longer than a slot
+	// (2 KiB less 32 bytes and the virtio-net header: GSO frames) go out
+	// through a second, plain socket, in order.
+	TXRing int
 	// Filter, when non-empty, is attached before the socket is bound, so no
 	// unfiltered frame ever reaches the ring. SetBPF replaces it later.
 	Filter []bpf.RawInstruction

@@ -60,6 +60,7 @@ type Socket struct {
 	iovs  [2 * MaxBatch]unix.Iovec
 	vhdrs [MaxBatch][VnetHdrLen]byte
 	tx    TxStats
+	txr   *txRing // Config.TXRing: transmit ring (txring_linux.go)
 }
 
 func opErr(op string, err error) error {
@@ -179,6 +180,22 @@ func OpenTX(ifindex int, cfg Config) (*Socket, error) {
 		s.Close()
 		return nil, err
 	}
+	if cfg.TXRing != 0 {
+		if cfg.TXRing < 0 || cfg.TXRing > 1<<16 {
+			s.Close()
+			return nil, errTXRingSize
+		}
+		if err := s.setupTXRing(cfg.TXRing); err != nil {
+			s.Close()
+			return nil, err
+		}
+		plain := cfg
+		plain.TXRing = 0
+		if s.txr.big, err = OpenTX(ifindex, plain); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	sa := unix.SockaddrLinklayer{Protocol: 0, Ifindex: ifindex}
 	if err := opErr("bind", unix.Bind(fd, &sa)); err != nil {
 		s.Close()
@@ -231,7 +248,7 @@ func (s *Socket) commonOpts(cfg Config) error {
 // Close unmaps the ring and closes the socket. Frames from Recv become
 // invalid. It must not run concurrently with other methods.
 func (s *Socket) Close() error {
-	var err error
+	err := s.closeTXRing()
 	if s.ring != nil {
 		err = opErr("munmap", unix.Munmap(s.ring))
 		s.ring = nil
@@ -464,6 +481,14 @@ func (s *Socket) wait(timeout time.Duration) (bool, error) {
 // one frame or a full queue (e.g. ENETDOWN); the rest of the batch is then
 // dropped. SendBatch does not allocate.
 func (s *Socket) SendBatch(frames [][]byte, hdrs []VnetHdr) (int, error) {
+	if s.txr != nil {
+		return s.sendRing(frames, hdrs)
+	}
+	return s.sendMsgs(frames, hdrs)
+}
+
+// sendMsgs is SendBatch with sendmmsg(2).
+func (s *Socket) sendMsgs(frames [][]byte, hdrs []VnetHdr) (int, error) {
 	sent := 0
 	for i := 0; i < len(frames); {
 		n := min(len(frames)-i, MaxBatch)

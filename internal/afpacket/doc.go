@@ -61,6 +61,11 @@
 // EINVAL) are counted in TxStats and dropped; SendBatch never blocks.
 //
 // OpenTX opens a transmit-only socket (protocol 0: it receives nothing).
+// With Config.TXRing it gets a transmit ring (PACKET_TX_RING): SendBatch
+// copies each frame into a ring slot (a 60-byte copy is cheaper than the
+// per-message work of sendmmsg) and makes one send(2) per call; frames too
+// long for a slot (GSO) go out, in order, through a plain companion socket.
+// docs/PERFORMANCE.md has the measurements.
 //
 // The package is Linux-only; on other systems every constructor returns
 // ErrNotImplemented.

@@ -20,9 +20,10 @@ const EnvIOTuning = "GOVS_IO_TUNING"
 // IOTuning holds the knobs of the AF_PACKET I/O path that the director and
 // `govs bench`'s afpacket-bare share. The zero value is the default.
 type IOTuning struct {
-	// Fanout joins each capture socket to a PACKET_FANOUT group: "on"
-	// (the default), "auto" (only when several workers share an
-	// interface) or "off". A group of one costs a flow dissection per frame.
+	// Fanout joins each capture socket to a PACKET_FANOUT group: "auto"
+	// (the default: only when several workers share an interface), "on"
+	// or "off". A group of one costs a flow dissection per frame for
+	// nothing (docs/PERFORMANCE.md: 1.5× the overload rate without it).
 	Fanout string
 	// Prio is the worker thread's scheduling: "nice" (the default: nice
 	// -20 when permitted), "fifo" (SCHED_FIFO 1, falling back to nice)
@@ -38,13 +39,26 @@ type IOTuning struct {
 	QdiscBypass string
 	// SendBuf sets SO_SNDBUF of the transmit sockets in KiB (0: kernel default).
 	SendBufKiB int
+	// TX is how frames are sent: "ring" (the default: a PACKET_TX_RING,
+	// one send(2) per batch) or "sendmmsg".
+	TX string
+	// TXRing is the number of slots of the transmit ring (0: DefaultTXRing).
+	TXRing int
+	// SendBatch is the number of frames a worker queues per interface
+	// before it sends them (0: afpacket.MaxBatch).
+	SendBatch int
 }
+
+// DefaultTXRing is the transmit ring's default size in 2 KiB slots: more
+// than a worker queues between two flushes.
+const DefaultTXRing = 1024
 
 // LoadIOTuning reads EnvIOTuning.
 func LoadIOTuning() (IOTuning, error) { return ParseIOTuning(os.Getenv(EnvIOTuning)) }
 
 // ParseIOTuning parses "key=value,…" with keys fanout, prio, block (KiB),
-// blocks, retire (ms), batch, qdisc-bypass and sndbuf (KiB).
+// blocks, retire (ms), batch, qdisc-bypass, sndbuf (KiB), tx (ring or
+// sendmmsg), txring (slots) and txbatch (frames per send).
 func ParseIOTuning(s string) (IOTuning, error) {
 	var t IOTuning
 	for _, kv := range strings.Split(s, ",") {
@@ -88,6 +102,12 @@ func ParseIOTuning(s string) (IOTuning, error) {
 			err = word(&t.QdiscBypass, "on", "off")
 		case "sndbuf":
 			err = num(&t.SendBufKiB, 16, 1<<20)
+		case "tx":
+			err = word(&t.TX, "ring", "sendmmsg")
+		case "txring":
+			err = num(&t.TXRing, 64, 1<<16)
+		case "txbatch":
+			err = num(&t.SendBatch, 1, 1024)
 		default:
 			err = fmt.Errorf("%s: unknown key %q", EnvIOTuning, k)
 		}
@@ -109,7 +129,7 @@ func (t IOTuning) CaptureConfig(group uint16, shared bool, prog []bpf.RawInstruc
 		BlockCount:    t.Blocks,
 		RetireTimeout: time.Duration(t.RetireMS) * time.Millisecond,
 	}
-	if t.Fanout == "" || t.Fanout == "on" || (t.Fanout == "auto" && shared) {
+	if t.Fanout == "on" || (t.Fanout != "off" && shared) {
 		c.FanoutGroup, c.FanoutMode = group, afpacket.FanoutHash
 	}
 	return c
@@ -117,7 +137,23 @@ func (t IOTuning) CaptureConfig(group uint16, shared bool, prog []bpf.RawInstruc
 
 // SendConfig is the configuration of a transmit socket.
 func (t IOTuning) SendConfig() afpacket.Config {
-	return afpacket.Config{VnetHdr: true, QdiscBypass: t.QdiscBypass != "off", SendBuffer: t.SendBufKiB << 10}
+	c := afpacket.Config{VnetHdr: true, QdiscBypass: t.QdiscBypass != "off", SendBuffer: t.SendBufKiB << 10}
+	if t.TX != "sendmmsg" {
+		c.TXRing = DefaultTXRing
+		if t.TXRing > 0 {
+			c.TXRing = t.TXRing
+		}
+	}
+	return c
+}
+
+// SendBatchFrames is the number of frames a worker queues per interface
+// before sending.
+func (t IOTuning) SendBatchFrames() int {
+	if t.SendBatch > 0 {
+		return t.SendBatch
+	}
+	return afpacket.MaxBatch
 }
 
 // BatchFrames is the number of frames a worker takes per receive.

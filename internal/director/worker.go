@@ -145,8 +145,8 @@ func newWorker(d *Director, rx rxSource, ports []port, sinks []txSink, seed uint
 	for i := range w.txqs {
 		w.txqs[i] = txq{
 			sink:   sinks[i],
-			frames: make([][]byte, 0, afpacket.MaxBatch),
-			hdrs:   make([]afpacket.VnetHdr, 0, afpacket.MaxBatch),
+			frames: make([][]byte, 0, d.io.SendBatchFrames()),
+			hdrs:   make([]afpacket.VnetHdr, 0, d.io.SendBatchFrames()),
 		}
 	}
 	w.initTap()
