@@ -468,8 +468,13 @@ func (d *Director) announceNew() {
 
 // expireLoop sweeps the connection table a slice at a time, so expiry
 // never stops the world and the per-packet path does none of it.
+//
+// Each 50 ms tick examines a tenth of the table's entries (at least 4096
+// slots), so the whole table is swept about twice a second however large it
+// grows: expiry keeps up with any connection rate the table can hold, in
+// slices short enough (the balancer locks one shard for at most 256 slots
+// at a time) that the packet path never waits long.
 func (d *Director) expireLoop(stop <-chan struct{}) {
-	const budget = 4096
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -478,13 +483,14 @@ func (d *Director) expireLoop(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		now := monotonic()
-		for range 16 {
-			if d.bal.Expire(now, budget) < budget {
-				break
-			}
-		}
+		d.expireTick(monotonic())
 	}
+}
+
+// expireTick is one tick of expireLoop.
+func (d *Director) expireTick(now int64) {
+	const minBudget = 4096
+	d.bal.Expire(now, max(minBudget, d.bal.NumConns()/10))
 }
 
 // counters sums the workers' published counters by name.

@@ -32,7 +32,8 @@ func (m *metricsSource) Services() []control.ServiceStatus { return servicesOf(m
 
 // Workers returns each worker's published counters (at most publishEvery
 // old), split into packets, drops by reason and replies, with its capture
-// ring's PACKET_STATISTICS.
+// ring's PACKET_STATISTICS and its longest batch since the previous call
+// (which this call resets).
 func (m *metricsSource) Workers() []metrics.WorkerStats {
 	d := m.d
 	m.ringMu.Lock()
@@ -46,6 +47,8 @@ func (m *metricsSource) Workers() []metrics.WorkerStats {
 			TxPackets: c[cntTx],
 			Drops:     make(map[string]uint64, cntMax),
 			Replies:   map[string]uint64{"arp": c[cntARPReply], "echo": c[cntEchoReply]},
+
+			BatchSecondsMax: float64(w.takeBatchMax()) / 1e9, // reset by this scrape
 		}
 		for j := range cntMax {
 			switch j {

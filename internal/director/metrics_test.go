@@ -30,6 +30,7 @@ func TestMetricsSource(t *testing.T) {
 		w.counters[cntTx] = uint64(90 * (i + 1))
 		w.counters[cntNoService] = 4
 		w.counters[cntARPReply] = 2
+		w.batchMax = int64(1500 * (i + 1)) // ns
 		w.publish(true)
 		d.workers = append(d.workers, w)
 	}
@@ -52,6 +53,12 @@ func TestMetricsSource(t *testing.T) {
 	if len(ws) != 2 || ws[1].Worker != "1" || ws[1].RxPackets != 200 || ws[1].TxPackets != 180 ||
 		ws[1].Drops["no_service"] != 4 || ws[1].Replies["arp"] != 2 || ws[1].Replies["echo"] != 0 {
 		t.Fatalf("workers %+v", ws)
+	}
+	if ws[0].BatchSecondsMax != 1.5e-6 || ws[1].BatchSecondsMax != 3e-6 {
+		t.Errorf("batch max %v, %v s: want 1.5e-6, 3e-6", ws[0].BatchSecondsMax, ws[1].BatchSecondsMax)
+	}
+	if again := src.Workers(); again[1].BatchSecondsMax != 0 {
+		t.Errorf("batch max %v s after a scrape with no batch since: want reset to 0", again[1].BatchSecondsMax)
 	}
 	if _, ok := ws[0].Drops["rx"]; ok || len(ws[0].Drops) != int(cntMax)-4 {
 		t.Errorf("drop reasons %v: want every counter but rx, tx, arp_reply, echo_reply", ws[0].Drops)

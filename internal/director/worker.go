@@ -99,12 +99,16 @@ type worker struct {
 	emitSeg    func([]byte) // w.emitSegment, bound once
 
 	counters [cntMax]uint64 // written by this worker only
+	batchMax int64          // longest batch (ns) since the last publish
 
 	// published is a copy of counters for readers, refreshed at most every
 	// publishEvery so that the per-packet path never synchronises.
 	pubMu     sync.Mutex
 	published [cntMax]uint64
 	pubAt     int64
+	// pubBatchMax is the longest batch (ns) published since the last
+	// takeBatchMax: a maximum over publishes, reset by its reader.
+	pubBatchMax int64
 }
 
 const publishEvery = int64(100 * time.Millisecond)
@@ -117,7 +121,29 @@ func (w *worker) publish(force bool) {
 	w.pubAt = w.now
 	w.pubMu.Lock()
 	w.published = w.counters
+	w.pubBatchMax = max(w.pubBatchMax, w.batchMax)
 	w.pubMu.Unlock()
+	w.batchMax = 0
+}
+
+// endBatch records the time one batch took, from Recv's return (w.now) to
+// end, after its frames were sent and its ring block released.
+func (w *worker) endBatch(end int64) {
+	if d := end - w.now; d > w.batchMax {
+		w.batchMax = d
+	}
+}
+
+// takeBatchMax returns the longest batch (ns) published since the previous
+// call, and starts a new maximum: each metrics scrape sees the worst batch
+// since the scrape before (batches of the last publishEvery may not be
+// published yet and count towards the next one).
+func (w *worker) takeBatchMax() int64 {
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	v := w.pubBatchMax
+	w.pubBatchMax = 0
+	return v
 }
 
 // snapshotCounters returns the last published counters.
@@ -177,6 +203,7 @@ func (w *worker) run(stop <-chan struct{}) error {
 		}
 		w.flush()
 		w.rx.Release()
+		w.endBatch(monotonic())
 		w.publish(false)
 	}
 }

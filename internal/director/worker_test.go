@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -358,5 +359,67 @@ func BenchmarkWorker(b *testing.B) {
 				w.flush()
 			})
 		}
+	}
+}
+
+// sliceRx hands out one batch per Recv from a list, then closes stop.
+type sliceRx struct {
+	batches  [][]afpacket.Frame
+	stop     chan struct{}
+	released int
+}
+
+func (r *sliceRx) Recv(b *afpacket.Batch, _ time.Duration) (int, error) {
+	if len(r.batches) == 0 {
+		close(r.stop)
+		return 0, nil
+	}
+	n := copy(b.Frames, r.batches[0])
+	r.batches = r.batches[1:]
+	return n, nil
+}
+
+func (r *sliceRx) Release() { r.released++ }
+
+// slowSink spends at least delay in every SendBatch (a busy wait against a
+// deadline), as a blocked transmit or a contended lock would.
+type slowSink struct{ delay time.Duration }
+
+func (s slowSink) SendBatch(frames [][]byte, _ []afpacket.VnetHdr) (int, error) {
+	for deadline := time.Now().Add(s.delay); time.Now().Before(deadline); {
+	}
+	return len(frames), nil
+}
+
+func TestWorkerBatchMax(t *testing.T) {
+	const delay = 3 * time.Millisecond
+	w := newTestWorker(t, balancer.MethodDR, slowSink{delay})
+	rx := &sliceRx{stop: make(chan struct{})}
+	for i := range 3 {
+		rx.batches = append(rx.batches, []afpacket.Frame{tcpFrame(t, uint16(41000+i), true, nil)})
+	}
+	w.rx = rx
+	if err := w.run(rx.stop); err != nil {
+		t.Fatal(err)
+	}
+	if rx.released != 3 || w.snapshotCounters()[cntTx] != 3 {
+		t.Fatalf("released %d batches, sent %d frames: want 3, 3", rx.released, w.snapshotCounters()[cntTx])
+	}
+	if got := w.takeBatchMax(); got < int64(delay) {
+		t.Errorf("worst batch %v, want at least the sink's %v", time.Duration(got), delay)
+	}
+	if got := w.takeBatchMax(); got != 0 {
+		t.Errorf("worst batch %v after it was taken, want 0", time.Duration(got))
+	}
+
+	// The maximum spans publishes until it is taken, and a batch that
+	// ends before the previous one's is not a new maximum.
+	w.now = 1000
+	w.endBatch(1000 + 7000)
+	w.publish(true)
+	w.endBatch(1000 + 2000)
+	w.publish(true)
+	if got := w.takeBatchMax(); got != 7000 {
+		t.Errorf("worst batch %d ns over two publishes, want 7000", got)
 	}
 }

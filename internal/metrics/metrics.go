@@ -44,6 +44,13 @@ type WorkerStats struct {
 	// The capture ring's PACKET_STATISTICS (afpacket.Stats), summed over
 	// its life.
 	RingPackets, RingDrops, RingFreezes uint64
+
+	// BatchSecondsMax is the longest time the worker spent on one received
+	// batch (from the receive call's return to the batch sent and its ring
+	// block released) since the previous scrape: reading it starts a new
+	// maximum, so with several scrapers each sees the worst batch since
+	// whichever scrape came before.
+	BatchSecondsMax float64
 }
 
 // TableStats are the connection table's numbers.
@@ -92,6 +99,7 @@ type Collector struct {
 	svc, dest                        family
 	persist, weight, up              *prometheus.Desc
 	wPkts, wDrops, wReplies          *prometheus.Desc
+	wBatchMax                        *prometheus.Desc
 	ringPkts, ringDrops, ringFreezes *prometheus.Desc
 	entries, capacity, expired       *prometheus.Desc
 }
@@ -111,6 +119,8 @@ func NewCollector(src Source) *Collector {
 		wPkts:    prometheus.NewDesc("govs_worker_packets_total", "Frames a dataplane worker received (rx) and sent (tx).", with(wrkLabels, "direction"), nil),
 		wDrops:   prometheus.NewDesc("govs_worker_drops_total", "Frames a dataplane worker did not forward, by reason.", with(wrkLabels, "reason"), nil),
 		wReplies: prometheus.NewDesc("govs_worker_replies_total", "Frames a dataplane worker answered itself, by kind.", with(wrkLabels, "kind"), nil),
+		wBatchMax: prometheus.NewDesc("govs_worker_batch_seconds_max",
+			"Longest time a dataplane worker spent on one received batch (receive to sent and released) since the previous scrape; each scrape resets it.", wrkLabels, nil),
 
 		ringPkts:    prometheus.NewDesc("govs_capture_ring_packets_total", "Frames the capture ring's filter passed (PACKET_STATISTICS tp_packets).", wrkLabels, nil),
 		ringDrops:   prometheus.NewDesc("govs_capture_ring_drops_total", "Frames the kernel dropped because the capture ring was full (tp_drops).", wrkLabels, nil),
@@ -125,7 +135,7 @@ func NewCollector(src Source) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range slices.Concat(c.svc.descs(), c.dest.descs(), []*prometheus.Desc{
-		c.persist, c.weight, c.up, c.wPkts, c.wDrops, c.wReplies,
+		c.persist, c.weight, c.up, c.wPkts, c.wDrops, c.wReplies, c.wBatchMax,
 		c.ringPkts, c.ringDrops, c.ringFreezes, c.entries, c.capacity, c.expired,
 	}) {
 		ch <- d
@@ -202,6 +212,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, c.ringPkts, ctr, float64(w.RingPackets), w.Worker, w.Iface)
 		emit(ch, c.ringDrops, ctr, float64(w.RingDrops), w.Worker, w.Iface)
 		emit(ch, c.ringFreezes, ctr, float64(w.RingFreezes), w.Worker, w.Iface)
+		emit(ch, c.wBatchMax, g, w.BatchSecondsMax, w.Worker, w.Iface)
 	}
 	t := c.src.Table()
 	emit(ch, c.entries, g, float64(t.Entries))

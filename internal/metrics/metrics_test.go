@@ -59,6 +59,7 @@ func newFake() *fakeSource {
 			Drops:       map[string]uint64{"no_service": 7, "table_full": 2},
 			Replies:     map[string]uint64{"arp": 3},
 			RingPackets: 1000, RingDrops: 5, RingFreezes: 1,
+			BatchSecondsMax: 0.0025,
 		}},
 		table: TableStats{Entries: 42, Capacity: 1 << 20, Expired: 99},
 		health: map[HealthKey]bool{
@@ -130,6 +131,9 @@ govs_capture_ring_drops_total{iface="eth0",worker="0"} 5
 # HELP govs_capture_ring_freezes_total Times the capture ring froze with every block in user space (tp_freeze_q_cnt).
 # TYPE govs_capture_ring_freezes_total counter
 govs_capture_ring_freezes_total{iface="eth0",worker="0"} 1
+# HELP govs_worker_batch_seconds_max Longest time a dataplane worker spent on one received batch (receive to sent and released) since the previous scrape; each scrape resets it.
+# TYPE govs_worker_batch_seconds_max gauge
+govs_worker_batch_seconds_max{iface="eth0",worker="0"} 0.0025
 # HELP govs_conntable_entries Connections and persistence templates in the connection table.
 # TYPE govs_conntable_entries gauge
 govs_conntable_entries 42
@@ -149,15 +153,15 @@ govs_conntable_expired_total 99
 		"govs_service_inactive_connections", "govs_worker_packets_total",
 		"govs_worker_drops_total", "govs_worker_replies_total",
 		"govs_capture_ring_drops_total", "govs_capture_ring_freezes_total",
-		"govs_conntable_entries", "govs_conntable_capacity", "govs_conntable_expired_total",
+		"govs_worker_batch_seconds_max", "govs_conntable_entries", "govs_conntable_capacity", "govs_conntable_expired_total",
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
 	// Every series: 14 per realserver (12 stats, persistent, weight), 12
-	// for the service, 2 health, 8 for the worker (rx, tx, 2 drops, 1
-	// reply, 3 ring), 3 for the table.
-	if n := testutil.CollectAndCount(c); n != 2*14+12+2+8+3 {
+	// for the service, 2 health, 9 for the worker (rx, tx, 2 drops, 1
+	// reply, 3 ring, batch max), 3 for the table.
+	if n := testutil.CollectAndCount(c); n != 2*14+12+2+9+3 {
 		t.Errorf("%d series", n)
 	}
 	problems, err := testutil.CollectAndLint(c)
