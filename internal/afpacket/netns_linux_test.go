@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -99,6 +100,17 @@ func newVethPair(t testing.TB) *vethPair {
 			ifi, err := net.InterfaceByName(side.name)
 			if err != nil {
 				return err
+			}
+			// Until linkwatch has run, the link has no qdisc and drops what is
+			// sent: wait for it to be running (a second or more under load).
+			for deadline := time.Now().Add(10 * time.Second); ifi.Flags&net.FlagRunning == 0; {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s: not running after 10s", side.name)
+				}
+				time.Sleep(10 * time.Millisecond)
+				if ifi, err = net.InterfaceByName(side.name); err != nil {
+					return err
+				}
 			}
 			*side.idx, *side.mac = ifi.Index, ifi.HardwareAddr
 			return nil

@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,6 +56,27 @@ func VethPair(t *testing.T, ns1, dev1, mac1, addr1, ns2, dev2, mac2, addr2 strin
 			IP(t, "-n", x[0], "addr", "add", x[2], "dev", x[1])
 		}
 		IP(t, "-n", x[0], "link", "set", x[1], "up")
+	}
+	// Until linkwatch has run, a link has no qdisc and drops what is sent:
+	// wait until both ends are running (a second or more under load).
+	for _, x := range [][2]string{{ns1, dev1}, {ns2, dev2}} {
+		err := InNS(x[0], func() error {
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				ifi, err := net.InterfaceByName(x[1])
+				if err != nil {
+					return err
+				}
+				if ifi.Flags&net.FlagRunning != 0 {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s: not running after 10s", x[1])
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
