@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -40,6 +41,13 @@ type Lab struct {
 	byName  map[string]*Host
 	closers []io.Closer // servers and listeners handed out, closed by Close
 	closed  bool
+	links   []linkEnd // every veth end made, for WaitLinks
+}
+
+// linkEnd is one end of a veth the lab made.
+type linkEnd struct {
+	h    *Host
+	name string
 }
 
 // Host is one network namespace of a Lab.
@@ -183,7 +191,48 @@ func (l *Lab) Link(a *Host, aIf string, b *Host, bIf string) error {
 	if err := a.SetUp(aIf); err != nil {
 		return err
 	}
-	return b.SetUp(bIf)
+	if err := b.SetUp(bIf); err != nil {
+		return err
+	}
+	l.addLinks(linkEnd{a, aIf}, linkEnd{b, bIf})
+	return nil
+}
+
+func (l *Lab) addLinks(e ...linkEnd) {
+	l.mu.Lock()
+	l.links = append(l.links, e...)
+	l.mu.Unlock()
+}
+
+// WaitLinks waits until every veth end the lab has made is running. Until
+// the kernel's linkwatch has run (a second or more on a loaded machine) a
+// new link has no qdisc and silently drops what is sent through it.
+func (l *Lab) WaitLinks(timeout time.Duration) error {
+	l.mu.Lock()
+	links := append([]linkEnd(nil), l.links...)
+	l.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for _, e := range links {
+		err := e.h.Do(func() error {
+			for {
+				ifi, err := net.InterfaceByName(e.name)
+				if err != nil {
+					return err
+				}
+				if ifi.Flags&net.FlagRunning != 0 {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s: not running after %v", e.name, timeout)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("%v: %w", e.h, err)
+		}
+	}
+	return nil
 }
 
 // Segment makes a shared L2 segment: a namespace Prefix-name holding the
@@ -219,7 +268,11 @@ func (s *Segment) Attach(h *Host, ifName string) error {
 	if err := s.Host.IP("link", "set", "dev", port, "master", s.Bridge, "up"); err != nil {
 		return err
 	}
-	return h.SetUp(ifName)
+	if err := h.SetUp(ifName); err != nil {
+		return err
+	}
+	h.lab.addLinks(linkEnd{h, ifName}, linkEnd{s.Host, port})
+	return nil
 }
 
 func checkIfName(s string) error {

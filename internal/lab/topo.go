@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Addresses of the Basic topologies (RFC 5737 documentation ranges).
@@ -89,6 +90,9 @@ func BasicRouted(l *Lab, n int) (*Topology, error) {
 	if err := t.addRealservers(l, n, false); err != nil {
 		return nil, err
 	}
+	if err := l.WaitLinks(10 * time.Second); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -137,6 +141,9 @@ func BasicDR(l *Lab, n int) (*Topology, error) {
 		return nil, err
 	}
 	if err := t.addRealservers(l, n, true); err != nil {
+		return nil, err
+	}
+	if err := l.WaitLinks(10 * time.Second); err != nil {
 		return nil, err
 	}
 	return t, nil
