@@ -207,14 +207,16 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	cleanups = append(cleanups, d.closeSockets)
 
-	for i, name := range cfg.Ifaces {
-		ifi, _ := net.InterfaceByName(name)
+	for _, name := range cfg.Ifaces {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return fmt.Errorf("interface %s: %w", name, err)
+		}
 		a, err := arp.Listen(ifi, arp.AnnouncerConfig{Count: cfg.GARPCount, Interval: cfg.GARPInterval})
 		if err != nil {
 			return fmt.Errorf("gratuitous ARP socket on %s: %w", name, err)
 		}
 		d.garp = append(d.garp, a)
-		_ = i
 	}
 	cleanups = append(cleanups, func() {
 		for _, a := range d.garp {
