@@ -1,0 +1,44 @@
+package director
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/forward"
+)
+
+// BenchmarkParseLookupRewrite is issue 2's "whole per-packet path for an
+// established connection": parse the frame, look the connection up in the
+// balancer, rewrite for DR — nothing of the I/O around it (the worker's
+// queueing, next-hop lookup and counters are in BenchmarkWorker).
+func BenchmarkParseLookupRewrite(b *testing.B) {
+	for _, flows := range []int{1, 4096} {
+		b.Run(fmt.Sprintf("flows=%d", flows), func(b *testing.B) {
+			w := newTestWorker(b, balancer.MethodDR, &countSink{})
+			frames := make([][]byte, flows)
+			for i := range flows {
+				run1(w, tcpFrame(b, uint16(10000+i), true, nil))
+				frames[i] = tcpFrame(b, uint16(10000+i), false, make([]byte, 18)).Data
+			}
+			bw := w.d.bal.NewWorker()
+			var p forward.Packet
+			var f balancer.Flow
+			now := monotonic()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				fr := frames[i%flows]
+				if forward.Parse(fr, &p) != nil {
+					b.Fatal("parse")
+				}
+				f = balancer.Flow{Proto: balancer.Proto(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
+				v := bw.In(&f, p.TCPFlags, p.End-p.L3, now)
+				if v.Action != balancer.Forward {
+					b.Fatal("not forwarded")
+				}
+				forward.RewriteDR(fr, &p, rsMAC, portMAC)
+			}
+		})
+	}
+}
