@@ -45,10 +45,14 @@ func Run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		if res.Summary == nil {
 			res.Summarize(o.Subjects)
 		}
+		res.Notes = o.Notes
 		if o.JSON {
 			res.WriteJSON(stdout)
 		} else {
 			res.WriteTable(stdout, o.Subjects)
+			for _, n := range o.Notes {
+				fmt.Fprintln(stdout, "note:", n)
+			}
 		}
 		for _, rr := range res.Rounds {
 			for _, n := range rr.Notes {

@@ -72,3 +72,46 @@ func TestTinyBench(t *testing.T) {
 		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.Busy)
 	}
 }
+
+// TestTinyLocalBench is TestTinyBench in local mode: govs hands the VIP
+// traffic to the director's own stack through its tap (LocalNode), the
+// kernel-local baseline delivers it from eth0; both must deliver nearly
+// everything, and the frames sampled where they enter the director's stack
+// must still be the client's, addressed to the VIP.
+func TestTinyLocalBench(t *testing.T) {
+	lab.NewT(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cores: one for the generator, one for the director")
+	}
+	t.Setenv(asGovs, "1")
+	o, err := ParseArgs([]string{"--mode", "local", "--rate", "20k", "--duration", "0.5", "--runs", "1", "--flows", "64"}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := runBench(ctx, &o, func(f string, a ...any) { t.Logf(f, a...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rounds) != 2 {
+		t.Fatalf("%d results, want 2 (govs, kernel-local)", len(res.Rounds))
+	}
+	for _, rr := range res.Rounds {
+		if rr.Failed() {
+			t.Errorf("%s failed: %s", rr.Subject, rr.Err)
+			continue
+		}
+		if rr.Checked == 0 {
+			t.Errorf("%s: no frame validated at the director", rr.Subject)
+		}
+		for _, n := range rr.Notes {
+			t.Errorf("%s: %s", rr.Subject, n)
+		}
+		p := rr.Points[0]
+		if p.Sent < 5000 || p.Fraction() < 0.95 {
+			t.Errorf("%s: sent %d, delivered %d", rr.Subject, p.Sent, p.Received)
+		}
+		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.Busy)
+	}
+}

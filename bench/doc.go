@@ -25,6 +25,12 @@
 // kernel-fwd (plain kernel routing: the floor) and afpacket-bare (govs's
 // own AF_PACKET engine with the balancer bypassed: rewrite MACs and send).
 //
+// --mode local (LocalNode) measures delivery to the director's own stack
+// instead: govs has the one realserver 127.0.0.1 and writes the frames into
+// its tap, counted there; the baseline kernel-local has the VIP on the
+// director's lo. An nftables rule at the director's IP input hook drops
+// them, and the sample is taken where they enter the stack (local_linux.go).
+//
 // Figures per subject and round: zero-loss rate (bisection of the offered
 // rate, delivered ≥ 99%), overload (delivered at the generator's maximum)
 // and cost (director-core nanoseconds per forwarded packet at a fixed

@@ -32,6 +32,10 @@ type benchLab struct {
 	l              *lab.Lab
 	gen, dir, sink *lab.Host
 	sinkNL         *netlink.Handle
+	dirNL          *netlink.Handle // local mode: the tap's counters
+	// rx is the delivered-frame counter that settle reads: the sink's
+	// eth0 unless a local-mode round sets another.
+	rx func() (uint64, error)
 }
 
 func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }
@@ -137,6 +141,15 @@ func newBenchLab(dirCPUs []int) (_ *benchLab, err error) {
 	if err != nil {
 		return nil, err
 	}
+	err = d.Do(func() error {
+		h, err := netlink.NewHandle()
+		b.dirNL = h
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.rx = b.sinkRx
 	return b, nil
 }
 
@@ -203,14 +216,14 @@ func (b *benchLab) sinkRx() (uint64, error) {
 // settle waits until the sink's counter stops moving (the queues drained)
 // and returns its value.
 func (b *benchLab) settle() (uint64, error) {
-	prev, err := b.sinkRx()
+	prev, err := b.rx()
 	if err != nil {
 		return 0, err
 	}
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		time.Sleep(30 * time.Millisecond)
-		v, err := b.sinkRx()
+		v, err := b.rx()
 		if err != nil {
 			return 0, err
 		}
@@ -225,6 +238,9 @@ func (b *benchLab) settle() (uint64, error) {
 func (b *benchLab) Close() error {
 	if b.sinkNL != nil {
 		b.sinkNL.Close()
+	}
+	if b.dirNL != nil {
+		b.dirNL.Close()
 	}
 	return b.l.Close()
 }

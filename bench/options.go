@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ const (
 	SubjectNFT    = "nft-dnat"
 	SubjectKernel = "kernel-fwd"
 	SubjectBare   = "afpacket-bare"
+	// SubjectKernelLocal is the local-mode baseline: no govs, the VIP on
+	// the director's loopback, the kernel delivering to its own stack.
+	SubjectKernelLocal = "kernel-local"
 )
 
 // SplitSubject splits a subject name into the subject and its I/O settings:
@@ -46,6 +50,21 @@ func SplitSubject(name string) (base, tuning string) {
 
 // AllSubjects is the default subject list, in the order they run.
 var AllSubjects = []string{SubjectGovs, SubjectNFT, SubjectKernel, SubjectBare}
+
+// LocalSubjects is the default subject list of --mode local.
+var LocalSubjects = []string{SubjectGovs, SubjectKernelLocal}
+
+// localSkipNote says why local mode leaves the forwarding subjects out.
+const localSkipNote = "local mode: nft-dnat, kernel-fwd and afpacket-bare skipped (they forward to the sink; " +
+	"local mode measures delivery to the director's own stack, against kernel-local)"
+
+// SubjectsFor is which subjects mode can measure.
+func SubjectsFor(mode string) []string {
+	if mode == ModeLocal {
+		return LocalSubjects
+	}
+	return AllSubjects
+}
 
 // Options is a parsed `govs bench` command line.
 type Options struct {
@@ -67,6 +86,8 @@ type Options struct {
 	GenCPU    int
 	DirCPUs   []int
 	KeepGoing bool // measure the other subjects when one fails
+
+	Notes []string // said with the results (subjects skipped)
 
 	args []string // the command line, for the report
 }
@@ -135,7 +156,7 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.SetOutput(io.Discard)
 	rate := fs.String("rate", "", "offered rate: packets per second (250k, 1.5M) or max; without it, zero-loss search + overload + cost")
 	costRate := fs.String("cost-rate", "", "offered rate of the cost figure (default: 80% of the lowest zero-loss rate, at most 200k)")
-	subjects := fs.String("subjects", strings.Join(AllSubjects, ","), "comma-separated subjects; govs+KEY=VALUE+… or afpacket-bare+… runs a variant with those I/O settings ($GOVS_IO_TUNING)")
+	subjects := fs.String("subjects", strings.Join(AllSubjects, ","), "comma-separated subjects (--mode local: govs,kernel-local); govs+KEY=VALUE+… or afpacket-bare+… runs a variant with those I/O settings ($GOVS_IO_TUNING)")
 	dur := fs.Float64("duration", o.Duration.Seconds(), "seconds per measurement")
 	dirCPUs := fs.String("dir-cpus", "", "director cores (default: 1..workers)")
 	fs.StringVar(&o.Mode, "mode", o.Mode, "govs forwarding method: dr, tun, masq or local")
@@ -208,22 +229,37 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 		}
 		o.CostRate = r
 	}
+	subjectsSet := false
+	fs.Visit(func(f *flag.Flag) { subjectsSet = subjectsSet || f.Name == "subjects" })
+	if !subjectsSet {
+		*subjects = strings.Join(SubjectsFor(o.Mode), ",")
+	}
+	if o.Mode == ModeLocal {
+		o.Notes = append(o.Notes, localSkipNote)
+	}
+	allowed := SubjectsFor(o.Mode)
 	o.Subjects = nil
 	seen := map[string]bool{}
 	for _, s := range strings.Split(*subjects, ",") {
 		s = strings.TrimSpace(s)
 		base, tuning := SplitSubject(s)
+		if !slices.Contains(allowed, base) {
+			if slices.Contains(AllSubjects, base) || slices.Contains(LocalSubjects, base) {
+				return o, usageErr("--subjects: %s does not apply to --mode %s (want %s)", base, o.Mode, strings.Join(allowed, ","))
+			}
+			return o, usageErr("--subjects: unknown subject %q (want %s)", s, strings.Join(allowed, ","))
+		}
 		switch base {
 		case SubjectGovs, SubjectBare:
 			if _, err := director.ParseIOTuning(tuning); err != nil {
 				return o, usageErr("--subjects %s: %v", s, err)
 			}
-		case SubjectNFT, SubjectKernel:
+		case SubjectNFT, SubjectKernel, SubjectKernelLocal:
 			if tuning != "" {
 				return o, usageErr("--subjects %s: only govs and afpacket-bare take I/O settings", s)
 			}
 		default:
-			return o, usageErr("--subjects: unknown subject %q (want %s)", s, strings.Join(AllSubjects, ","))
+			return o, usageErr("--subjects: unknown subject %q (want %s)", s, strings.Join(allowed, ","))
 		}
 		if seen[s] {
 			return o, usageErr("--subjects: %s given twice", s)

@@ -72,3 +72,30 @@ func TestParseCPUList(t *testing.T) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 }
+
+func TestParseArgsLocal(t *testing.T) {
+	o, err := ParseArgs([]string{"--mode", "local"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.Subjects, LocalSubjects) || len(o.Notes) != 1 || !strings.Contains(o.Notes[0], "afpacket-bare skipped") {
+		t.Fatalf("local defaults: subjects %v, notes %q", o.Subjects, o.Notes)
+	}
+	o, err = ParseArgs(strings.Fields("--mode local --subjects govs+batch=32,kernel-local"), io.Discard)
+	if err != nil || !slices.Equal(o.Subjects, []string{"govs+batch=32", SubjectKernelLocal}) {
+		t.Fatalf("local subjects: %v, %v", o.Subjects, err)
+	}
+	if o, err := ParseArgs(nil, io.Discard); err != nil || len(o.Notes) != 0 {
+		t.Fatalf("dr: notes %q, %v", o.Notes, err)
+	}
+	for _, args := range []string{
+		"--mode local --subjects govs,afpacket-bare",
+		"--mode local --subjects kernel-fwd",
+		"--mode dr --subjects govs,kernel-local",
+		"--mode local --subjects kernel-local+batch=8",
+	} {
+		if _, err := ParseArgs(strings.Fields(args), io.Discard); !errors.Is(err, ErrUsage) {
+			t.Errorf("%s: %v, want a usage error", args, err)
+		}
+	}
+}

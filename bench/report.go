@@ -72,8 +72,9 @@ type Results struct {
 	Workers  int                           `json:"workers"`
 	CostRate float64                       `json:"cost_rate_pps,omitempty"`
 	Rounds   []RoundResult                 `json:"rounds"`
-	Summary  map[string]map[string]Summary `json:"summary"` // subject → figure → summary
-	Ratios   map[string]map[string]Summary `json:"ratios"`  // "govs/nft-dnat" → figure → summary
+	Summary  map[string]map[string]Summary `json:"summary"`         // subject → figure → summary
+	Ratios   map[string]map[string]Summary `json:"ratios"`          // "govs/nft-dnat" → figure → summary
+	Notes    []string                      `json:"notes,omitempty"` // about the whole run (subjects skipped)
 }
 
 // figureOrder is how figures are listed.

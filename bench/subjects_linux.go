@@ -49,6 +49,8 @@ func newSubject(name string, b *benchLab, o *Options, tmp string) subject {
 		return &kernelSubject{b: b}
 	case SubjectBare:
 		return &bareSubject{b: b, o: o, tuning: tuning}
+	case SubjectKernelLocal:
+		return &kernelLocalSubject{b: b}
 	}
 	return nil
 }
@@ -117,7 +119,13 @@ func (g *govsSubject) Start(ctx context.Context) error {
 	}
 	svc := fmt.Sprintf("%s:%d", VIP, VIPPort)
 	cmds := [][]string{{"-A", p, svc, "-s", "rr"}}
+	if g.o.Mode == ModeLocal { // LocalNode: the director itself, through govs's tap
+		cmds = append(cmds, []string{"-a", p, svc, "-r", "127.0.0.1"})
+	}
 	for _, rs := range RSAddrs {
+		if g.o.Mode == ModeLocal {
+			break
+		}
 		switch g.o.Mode {
 		case ModeMasq:
 			cmds = append(cmds, []string{"-a", p, svc, "-r", fmt.Sprintf("%s:%d", rs, RSPort), "-m"})

@@ -20,6 +20,11 @@ type Expect struct {
 	Tunnel bool
 	// RS limits the realservers allowed (indexes into RSMACs); nil: any.
 	RS []int
+	// Local: the frame is handed to the director's own stack unmodified
+	// (LocalNode): destination MAC LocalMAC (the tap's, or the director's
+	// ingress for kernel-local), still addressed to VIP:VIPPort from a client.
+	Local    bool
+	LocalMAC [6]byte
 }
 
 // ExpectFor is what subject in mode must deliver.
@@ -41,6 +46,13 @@ func ExpectFor(subject, mode string) Expect {
 	return Expect{}
 }
 
+// ExpectLocal is what a local-mode subject must hand to the director's
+// stack: every frame unmodified but for the destination MAC, mac (the
+// tap's for govs, the director's ingress for kernel-local).
+func ExpectLocal(mac [6]byte) Expect {
+	return Expect{Local: true, LocalMAC: mac}
+}
+
 var errShort = errors.New("frame too short")
 
 // Validate checks one frame seen at the sink against e. It returns which
@@ -48,6 +60,9 @@ var errShort = errors.New("frame too short")
 func Validate(f []byte, e Expect) (rs int, err error) {
 	if len(f) < ethLen+ipLen+udpLen {
 		return -1, errShort
+	}
+	if e.Local {
+		return -1, validateLocal(f, e.LocalMAC)
 	}
 	dmac := [6]byte(f[0:6])
 	rs = -1
@@ -116,6 +131,31 @@ func Validate(f []byte, e Expect) (rs int, err error) {
 		return rs, err
 	}
 	return rs, nil
+}
+
+// validateLocal checks a frame delivered to the director's own stack: the
+// client's packet to VIP:VIPPort as sent, with destination MAC mac.
+func validateLocal(f []byte, mac [6]byte) error {
+	if dmac := [6]byte(f[0:6]); dmac != mac {
+		return fmt.Errorf("destination MAC %x, want %x", dmac[:], mac[:])
+	}
+	if et := binary.BigEndian.Uint16(f[12:]); et != 0x0800 {
+		return fmt.Errorf("ethertype %#04x, want IPv4", et)
+	}
+	ip := f[ethLen:]
+	if err := checkIPv4(ip); err != nil {
+		return err
+	}
+	if src := [4]byte(ip[12:16]); src[0] != 192 || src[1] != 0 || src[2] != 2 {
+		return fmt.Errorf("source %v is no client", netip.AddrFrom4(src))
+	}
+	if dst := [4]byte(ip[16:20]); dst != VIP.As4() {
+		return fmt.Errorf("destination %v, want the VIP %v", netip.AddrFrom4(dst), VIP)
+	}
+	if dport := binary.BigEndian.Uint16(ip[ipLen+2:]); dport != VIPPort {
+		return fmt.Errorf("destination port %d, want %d", dport, VIPPort)
+	}
+	return checkL4(ip)
 }
 
 func containsInt(s []int, v int) bool {

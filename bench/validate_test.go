@@ -45,7 +45,16 @@ func asTunnel(f []byte, i int) []byte {
 	return out
 }
 
+// asLocal is a LocalNode hand-over: the destination MAC becomes the tap's.
+func asLocal(f []byte, mac [6]byte) []byte {
+	out := append([]byte(nil), f...)
+	copy(out[0:6], mac[:])
+	return out
+}
+
 func TestValidate(t *testing.T) {
+	tapMAC := [6]byte{0x02, 0x42, 0, 0, 0, 0x99}
+	localExp := ExpectLocal(tapMAC)
 	udp := BuildFrame(make([]byte, 128), KindUDP, [4]byte{192, 0, 2, 9}, 4000, 64)
 	tcp := BuildFrame(make([]byte, 128), KindTCPACK, [4]byte{192, 0, 2, 9}, 4000, 64)
 	badCsum := asNAT(tcp, 1, RSPort)
@@ -73,6 +82,19 @@ func TestValidate(t *testing.T) {
 		{"tun plain frame", asForwarded(udp, RSMACs[1]), ExpectFor(SubjectGovs, ModeTun), "want IPIP", 1},
 		{"tun wrong outer dst", func() []byte { f := asTunnel(udp, 1); copy(f[0:6], RSMACs[0][:]); return f }(), ExpectFor(SubjectGovs, ModeTun), "outer destination", 0},
 		{"short", udp[:30], Expect{}, "too short", -1},
+		{"local", asLocal(udp, tapMAC), localExp, "", -1},
+		{"local tcp", asLocal(tcp, tapMAC), localExp, "", -1},
+		{"local wrong mac", udp, localExp, "destination MAC", -1},
+		{"local natted", asLocal(asNAT(udp, 0, RSPort), tapMAC), localExp, "want the VIP", -1},
+		{"local wrong port", func() []byte {
+			f := asLocal(udp, tapMAC)
+			binary.BigEndian.PutUint16(f[ethLen+ipLen+2:], 81)
+			FixChecksums(f)
+			return f
+		}(), localExp, "destination port 81", -1},
+		{"local bad checksum", func() []byte { f := asLocal(tcp, tapMAC); f[len(f)-1] ^= 0xff; return f }(), localExp, "bad TCP checksum", -1},
+		{"local tunnelled", asLocal(asTunnel(udp, 0), tapMAC), localExp, "is no client", -1},
+		{"kernel-local", udp, ExpectLocal(DirInMAC), "", -1},
 	} {
 		rs, err := Validate(tc.frame, tc.exp)
 		switch {
