@@ -47,6 +47,11 @@ type Config struct {
 	KeepQuiescentTemplates bool
 	// Seed seeds the connection hash; 0 picks a random seed.
 	Seed uint64
+	// DeferCounters makes each Worker sum its packet and byte counters in
+	// plain per-worker memory and publish them on Worker.Flush (once per
+	// batch) instead of with two atomic operations per packet; readers see
+	// them up to one batch late (pending.go).
+	DeferCounters bool
 }
 
 // ServiceKey names a virtual service: protocol, IPv4 address and port. Port
@@ -96,6 +101,8 @@ type Balancer struct {
 	udpTO  atomic.Int64
 	snap   atomic.Pointer[snapshot]
 	keepQT bool
+	// deferCounters: Config.DeferCounters.
+	deferCounters bool
 
 	mu      sync.Mutex // writers: config, workers list, baselines
 	svcs    map[uint64]*svcState
@@ -189,7 +196,7 @@ func New(cfg Config) *Balancer {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	b := &Balancer{keepQT: cfg.KeepQuiescentTemplates, svcs: make(map[uint64]*svcState)}
+	b := &Balancer{keepQT: cfg.KeepQuiescentTemplates, deferCounters: cfg.DeferCounters, svcs: make(map[uint64]*svcState)}
 	b.t.init(cfg.Shards, int64(cfg.MaxConns), fmix(seed), fmix(seed+0x9e3779b97f4a7c15), fmix(seed+0x3c6ef372fe94f82a))
 	for i, d := range defaultTCPTimeouts {
 		b.tcpTO[i].Store(int64(d))

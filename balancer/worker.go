@@ -85,14 +85,18 @@ func (st *statTable) read(id uint32) Stats {
 // touched every service and realserver id (first use allocates a counter
 // page) and the connection table has grown to its working size.
 type Worker struct {
-	b     *Balancer
-	dest  *statTable
-	drops [NumReasons]atomic.Uint64
+	b       *Balancer
+	dest    *statTable
+	drops   [NumReasons]atomic.Uint64
+	pending *pendingTable // Config.DeferCounters: sums not yet published (pending.go)
 }
 
 // NewWorker returns a new dataplane handle.
 func (b *Balancer) NewWorker() *Worker {
 	w := &Worker{b: b, dest: new(statTable)}
+	if b.deferCounters {
+		w.pending = &pendingTable{dirty: make([]uint32, 0, 64)}
+	}
 	b.mu.Lock()
 	b.workers = append(b.workers, w)
 	b.mu.Unlock()
@@ -107,15 +111,27 @@ func (w *Worker) not(a Action, r Reason) Verdict {
 // countIn counts a client→realserver packet. Workers count per realserver
 // only; a service's counters are the sum of its realservers'.
 func (w *Worker) countIn(v *Verdict, size int, newConn bool) {
-	d := w.dest.cell(v.DestID)
 	if newConn {
-		d.conns.Add(1)
+		w.dest.cell(v.DestID).conns.Add(1)
 	}
+	if w.pending != nil {
+		c := w.pending.cell(v.DestID)
+		c.inpkts++
+		c.inbytes += uint64(size)
+		return
+	}
+	d := w.dest.cell(v.DestID)
 	d.inpkts.Add(1)
 	d.inbytes.Add(uint64(size))
 }
 
 func (w *Worker) countOut(v *Verdict, size int) {
+	if w.pending != nil {
+		c := w.pending.cell(v.DestID)
+		c.outpkts++
+		c.outbytes += uint64(size)
+		return
+	}
 	d := w.dest.cell(v.DestID)
 	d.outpkts.Add(1)
 	d.outbytes.Add(uint64(size))

@@ -183,7 +183,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 			return err
 		}
 		cleanups = append(cleanups, func() { ln.Close(); sock.Remove() })
-		d.bal = balancer.New(balancer.Config{MaxConns: cfg.MaxConns, KeepQuiescentTemplates: true})
+		d.bal = balancer.New(balancer.Config{MaxConns: cfg.MaxConns, KeepQuiescentTemplates: true, DeferCounters: true})
 	}
 
 	rctx, cancel := context.WithCancel(ctx)

@@ -87,7 +87,7 @@ func (d *Director) beginTakeover(ctx context.Context) (*takeover, error) {
 	}
 	tk.sysctls = st.Sysctls
 
-	d.bal = balancer.New(balancer.Config{MaxConns: d.cfg.MaxConns, KeepQuiescentTemplates: true})
+	d.bal = balancer.New(balancer.Config{MaxConns: d.cfg.MaxConns, KeepQuiescentTemplates: true, DeferCounters: true})
 	b := &backend{d: d}
 	for _, s := range st.Services {
 		if err := b.apply(control.Op{Kind: control.OpAddService, Service: s.ServiceSpec}); err != nil {

@@ -267,6 +267,7 @@ func (w *worker) flush() {
 	}
 	w.flushQ(&w.tapq)
 	w.used = 0
+	w.bw.Flush() // publish the batch's packet and byte counters
 }
 
 // handle processes one received frame.

@@ -60,7 +60,7 @@ func (s *countSink) SendBatch(frames [][]byte, hdrs []afpacket.VnetHdr) (int, er
 func newTestWorker(t testing.TB, m balancer.Method, tx txSink) *worker {
 	t.Helper()
 	d := &Director{role: RoleMaster, res: mapHops{rsA: rsMAC, {}: gwMAC}}
-	d.bal = balancer.New(balancer.Config{MaxConns: 1 << 16})
+	d.bal = balancer.New(balancer.Config{MaxConns: 1 << 16, DeferCounters: true}) // as the daemon runs it
 	key := balancer.ServiceKey{Proto: balancer.TCP, Addr: netip.AddrFrom4(vipA), Port: 80}
 	if err := d.bal.AddService(balancer.ServiceConfig{ServiceKey: key, Scheduler: "rr"}); err != nil {
 		t.Fatal(err)
