@@ -40,26 +40,27 @@ func protocolOf(p balancer.Proto) control.Protocol {
 	return control.TCP
 }
 
+// methods pairs each forwarding method's names in the balancer and in the
+// control API, indexed by balancer.Method.
+var methods = [...]control.Method{
+	balancer.MethodDR:    control.MethodDR,
+	balancer.MethodTun:   control.MethodTun,
+	balancer.MethodMasq:  control.MethodMasq,
+	balancer.MethodLocal: control.MethodLocal,
+}
+
 func methodOf(m control.Method) balancer.Method {
-	switch m {
-	case control.MethodTun:
-		return balancer.MethodTun
-	case control.MethodMasq:
-		return balancer.MethodMasq
-	case control.MethodLocal:
-		return balancer.MethodLocal
+	for bm, cm := range methods {
+		if cm == m {
+			return balancer.Method(bm)
+		}
 	}
 	return balancer.MethodDR
 }
 
 func methodName(m balancer.Method) control.Method {
-	switch m {
-	case balancer.MethodTun:
-		return control.MethodTun
-	case balancer.MethodMasq:
-		return control.MethodMasq
-	case balancer.MethodLocal:
-		return control.MethodLocal
+	if int(m) < len(methods) {
+		return methods[m]
 	}
 	return control.MethodDR
 }

@@ -60,19 +60,8 @@ func Basic(l *Lab, n int) (*Topology, error) { return BasicRouted(l, n) }
 // VIPs (198.51.100.0/24) are configured nowhere: the client reaches them
 // through its default route, the director decides what happens to them.
 func BasicRouted(l *Lab, n int) (*Topology, error) {
-	if err := checkN(n); err != nil {
-		return nil, err
-	}
-	t := &Topology{ClientIf: "eth0", DirectorClientIf: "eth0", DirectorRSIf: "eth1", RealserverIf: "eth0",
-		ClientAddr: ClientAddr, DirectorClientAddr: DirectorClientSideAddr, DirectorRSAddr: DirectorRSSideAddr}
-	var err error
-	if t.Client, err = l.Host("client"); err != nil {
-		return nil, err
-	}
-	if t.Director, err = l.Host("dir"); err != nil {
-		return nil, err
-	}
-	if t.Segment, err = l.Segment("rsnet"); err != nil {
+	t, err := newTopology(l, n, "eth1", "rsnet")
+	if err != nil {
 		return nil, err
 	}
 	steps := []func() error{
@@ -84,13 +73,7 @@ func BasicRouted(l *Lab, n int) (*Topology, error) {
 		func() error { return t.Director.Sysctl("net.ipv4.ip_forward", "1") },
 		func() error { return t.Client.AddRoute("default via " + DirectorClientSideAddr.Addr().String()) },
 	}
-	if err := runSteps(steps); err != nil {
-		return nil, err
-	}
-	if err := t.addRealservers(l, n, false); err != nil {
-		return nil, err
-	}
-	if err := l.WaitLinks(10 * time.Second); err != nil {
+	if err := t.finish(l, n, steps, false); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -111,19 +94,8 @@ func BasicRouted(l *Lab, n int) (*Topology, error) {
 // The client reaches VIPs and realservers through the director; a
 // realserver's reply to the client goes directly to the client's MAC.
 func BasicDR(l *Lab, n int) (*Topology, error) {
-	if err := checkN(n); err != nil {
-		return nil, err
-	}
-	t := &Topology{ClientIf: "eth0", DirectorClientIf: "eth0", DirectorRSIf: "eth0", RealserverIf: "eth0",
-		ClientAddr: ClientAddr, DirectorClientAddr: DirectorClientSideAddr, DirectorRSAddr: DirectorRSSideAddr}
-	var err error
-	if t.Client, err = l.Host("client"); err != nil {
-		return nil, err
-	}
-	if t.Director, err = l.Host("dir"); err != nil {
-		return nil, err
-	}
-	if t.Segment, err = l.Segment("lan"); err != nil {
+	t, err := newTopology(l, n, "eth0", "lan")
+	if err != nil {
 		return nil, err
 	}
 	steps := []func() error{
@@ -137,16 +109,43 @@ func BasicDR(l *Lab, n int) (*Topology, error) {
 		func() error { return t.Director.Sysctl("net.ipv4.conf.eth0.send_redirects", "0") },
 		func() error { return t.Client.AddRoute("default via " + DirectorClientSideAddr.Addr().String()) },
 	}
-	if err := runSteps(steps); err != nil {
-		return nil, err
-	}
-	if err := t.addRealservers(l, n, true); err != nil {
-		return nil, err
-	}
-	if err := l.WaitLinks(10 * time.Second); err != nil {
+	if err := t.finish(l, n, steps, true); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// newTopology makes the client, the director and the segment of a Basic
+// topology; the director's realserver-side interface is rsIf.
+func newTopology(l *Lab, n int, rsIf, segment string) (*Topology, error) {
+	if err := checkN(n); err != nil {
+		return nil, err
+	}
+	t := &Topology{ClientIf: "eth0", DirectorClientIf: "eth0", DirectorRSIf: rsIf, RealserverIf: "eth0",
+		ClientAddr: ClientAddr, DirectorClientAddr: DirectorClientSideAddr, DirectorRSAddr: DirectorRSSideAddr}
+	var err error
+	if t.Client, err = l.Host("client"); err != nil {
+		return nil, err
+	}
+	if t.Director, err = l.Host("dir"); err != nil {
+		return nil, err
+	}
+	if t.Segment, err = l.Segment(segment); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// finish runs a topology's own steps, adds the n realservers and waits
+// until every link can carry traffic.
+func (t *Topology) finish(l *Lab, n int, steps []func() error, onLinkClients bool) error {
+	if err := runSteps(steps); err != nil {
+		return err
+	}
+	if err := t.addRealservers(l, n, onLinkClients); err != nil {
+		return err
+	}
+	return l.WaitLinks(10 * time.Second)
 }
 
 func checkN(n int) error {
