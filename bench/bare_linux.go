@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -27,6 +28,7 @@ import (
 	"github.com/govs-lb/govs/internal/director"
 	"github.com/govs-lb/govs/internal/filter"
 	"github.com/govs-lb/govs/internal/nftin"
+	"github.com/govs-lb/govs/internal/xdpshed"
 )
 
 // bareSubject is govs's I/O engine with the balancer bypassed, in a
@@ -156,6 +158,22 @@ func bareMain(ctx context.Context, proto uint8, workers int, cpus []int, stdout 
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
+	// XDP load shedding, as the director does it (director.Serve).
+	var shed *xdpshed.Shedder
+	if tuning.Shed != "off" {
+		idx := []int{in.Index, out.Index}
+		if tuning.ShedIfaces > 0 && tuning.ShedIfaces < len(idx) {
+			idx = idx[:tuning.ShedIfaces]
+		}
+		if shed, err = xdpshed.OpenMode(idx, tuning.ShedMode); err != nil {
+			return fmt.Errorf("XDP load shedding: %w", err)
+		}
+		defer shed.Close()
+		if err := shed.SetVIPs([]netip.Addr{VIP}); err != nil {
+			return err
+		}
+		shed.Gate(in.Index).SetWorkers(workers)
+	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	ready := make(chan error, workers)
@@ -167,7 +185,8 @@ func bareMain(ctx context.Context, proto uint8, workers int, cpus []int, stdout 
 		go func() {
 			defer wg.Done()
 			runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-			if err := bareWorker(&stop, tuning, cpu, in.Index, out.Index, prog, group, workers > 1, ready); err != nil {
+			valve := xdpshed.NewValve(shed.Gate(in.Index), tuning.ShedHigh, tuning.ShedLow)
+			if err := bareWorker(&stop, tuning, cpu, in.Index, out.Index, prog, group, workers > 1, &valve, ready); err != nil {
 				errc <- err
 			}
 		}()
@@ -193,7 +212,8 @@ func bareMain(ctx context.Context, proto uint8, workers int, cpus []int, stdout 
 // bareWorker is one afpacket-bare thread: the loop of the director's worker
 // (receive a batch, handle each frame, flush, release) with the balancer
 // replaced by a MAC rewrite.
-func bareWorker(stop *atomic.Bool, t director.IOTuning, cpu, inIdx, outIdx int, prog []bpf.RawInstruction, group uint16, shared bool, ready chan<- error) error {
+func bareWorker(stop *atomic.Bool, t director.IOTuning, cpu, inIdx, outIdx int, prog []bpf.RawInstruction, group uint16, shared bool, valve *xdpshed.Valve, ready chan<- error) error {
+	defer valve.Close()
 	if err := pinThread(cpu); err != nil {
 		ready <- err
 		return nil
@@ -220,6 +240,10 @@ func bareWorker(stop *atomic.Bool, t director.IOTuning, cpu, inIdx, outIdx int, 
 		if err != nil {
 			return err
 		}
+		if n == 0 {
+			valve.Update(0)
+			continue
+		}
 		for i := range n {
 			f := &batch.Frames[i]
 			if len(f.Data) < 14 {
@@ -239,6 +263,7 @@ func bareWorker(stop *atomic.Bool, t director.IOTuning, cpu, inIdx, outIdx int, 
 			frames, hdrs = frames[:0], hdrs[:0]
 		}
 		rx.Release()
+		valve.Update(rx.Backlog(valve.High()))
 	}
 	return nil
 }

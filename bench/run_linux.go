@@ -250,11 +250,21 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 	fail := func(err error) RoundResult { rr.Err = err.Error(); return rr }
 	if o.RateSet {
 		r.progress("%s at %s", tag, rateLabel(o.Rate))
+		pr, _ := s.(prober)
+		var m1 map[string]float64
+		if pr != nil { // the daemon's table and memory before and after the window
+			m1, _ = pr.probe(ctx)
+		}
 		p, err := r.point(ctx, o.Rate, o.Rate > 0)
 		if err != nil {
 			return fail(err)
 		}
 		add(p)
+		if m1 != nil {
+			if m2, err := pr.probe(ctx); err == nil {
+				rr.Notes = append(rr.Notes, tableNote(m1, m2))
+			}
+		}
 		rr.Figures[FigRate] = p.Delivered
 		if o.Rate > 0 && p.Fraction() >= 0.99 {
 			rr.Figures[FigCost] = CostNS(p.Busy, float64(len(o.DirCPUs)), p.Sent2Secs(), p.Received)

@@ -24,7 +24,7 @@ _govs_ipvsadm_opts="-A -E -D -C -R -S -a -e -d -L -l -Z -h -v
     --thresholds --persistent-conn --tun-info --nosort --sort --ops
     --sched-flags --json --socket"
 _govs_run_opts="-i --iface --socket --workers --max-conns --role --garp-count
-    --garp-interval --tap --log-level --config --check --metrics --takeover -h"
+    --garp-interval --tap --log-level --config --check --metrics --takeover --shed -h"
 _govs_realserver_opts="-i --iface --vip --tun --tun-name -h"
 _govs_bench_opts="--mode --proto --flows --size --rate --cost-rate --duration
     --runs --workers --subjects --dir-cpus --gen-cpu --steps --keep-going --json
@@ -131,6 +131,7 @@ _govs() {
         -i | --iface | -iface) _govs_interfaces ;;
         --role | -role) _govs_reply "master backup" ;;
         --log-level | -log-level) _govs_reply "debug info warn error" ;;
+        --shed | -shed) _govs_reply "xdp off" ;;
         --config | -config | --socket | -socket) _govs_files ;;
         --workers | --max-conns | --garp-count | --garp-interval | --metrics | --tap) ;;
         *) _govs_reply "$_govs_run_opts" ;;

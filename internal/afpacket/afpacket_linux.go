@@ -357,6 +357,27 @@ func (s *Socket) releaseBlock() {
 	s.blk, s.left = -1, 0
 }
 
+// Backlog returns the number of ring blocks the kernel has handed over
+// and that wait behind the one being read, counting at most limit. It
+// reads limit status words at most, and makes no system call: a worker
+// calls it once per batch to tell whether it is falling behind.
+func (s *Socket) Backlog(limit int) int {
+	if s.ring == nil {
+		return 0
+	}
+	n, i := 0, s.next
+	for n < limit && n < s.nblocks && i != s.blk {
+		if atomic.LoadUint32(s.blockStatus(i))&unix.TP_STATUS_USER == 0 {
+			break
+		}
+		n++
+		if i++; i == s.nblocks {
+			i = 0
+		}
+	}
+	return n
+}
+
 // Release hands the block held by the socket back to the kernel once all
 // its frames have been returned by Recv (Recv also does this itself on its
 // next call). Frames from earlier Recv calls become invalid.

@@ -426,3 +426,46 @@ func BenchmarkVethRx(b *testing.B) {
 	}
 	b.ReportMetric(float64(got)/time.Since(start).Seconds(), "rx-pps")
 }
+
+// TestBacklog fills ring blocks without reading them and checks that
+// Backlog counts the blocks waiting behind the one being read.
+func TestBacklog(t *testing.T) {
+	p := newVethPair(t)
+	vip := [4]byte{198, 51, 100, 7}
+	s := openIn(t, p.nsB, p.ifB, Config{BlockSize: 128 << 10, BlockCount: 4, RetireTimeout: time.Millisecond})
+	if got := s.Backlog(4); got != 0 {
+		t.Fatalf("empty ring: Backlog = %d", got)
+	}
+	// Bursts of 20 small frames each fill part of a block, which the 1 ms
+	// retire timeout hands over: send them until three blocks wait.
+	for k := uint32(0); s.Backlog(4) < 3; k++ {
+		if k == 10 {
+			t.Fatalf("Backlog(4) = %d after 10 bursts, want 3 or more", s.Backlog(4))
+		}
+		before := s.Backlog(4)
+		var fr [][]byte
+		for i := range uint32(20) {
+			fr = append(fr, udpFrame(t, p.macA, otherMAC, p.addrA, vip, 1234, 53, 100*k+i, 0))
+		}
+		sendRaw(t, p.nsA, p.ifA, fr)
+		for deadline := time.Now().Add(5 * time.Second); s.Backlog(4) <= before; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("burst %d: Backlog(4) stayed %d", k, before)
+			}
+		}
+	}
+	if got := s.Backlog(2); got != 2 {
+		t.Fatalf("Backlog(2) = %d, want 2 (the limit)", got)
+	}
+	b := NewBatch(64)
+	for want := s.Backlog(4) - 1; want >= 0; want-- {
+		s.Release()
+		if n, err := s.Recv(b, 0); err != nil || n == 0 {
+			t.Fatalf("Recv = %d, %v", n, err)
+		}
+		if got := s.Backlog(4); got != want {
+			t.Fatalf("after taking a block: Backlog = %d, want %d", got, want)
+		}
+	}
+	s.Release()
+}

@@ -40,6 +40,9 @@ func (s *Socket) TxStats() TxStats { return TxStats{} }
 // Release does nothing.
 func (s *Socket) Release() {}
 
+// Backlog returns 0.
+func (s *Socket) Backlog(limit int) int { return 0 }
+
 // Recv returns ErrNotImplemented.
 func (s *Socket) Recv(b *Batch, timeout time.Duration) (int, error) { return 0, ErrNotImplemented }
 

@@ -153,6 +153,10 @@ Options (govs run -h lists those of this build)
   --takeover              start in place of the daemon running on the same
                           interfaces and socket, taking its configuration and
                           connections (a graceful restart)
+  --shed xdp|off          load shedding (default xdp): when a worker falls
+                          behind, an XDP program on its interface drops the
+                          excess VIP traffic before the kernel's receive
+                          path, so overload cannot starve the workers
 
 One govs per network namespace: a second one on the same host refuses to
 start (the nftables table is the lock), unless it is started with
@@ -161,9 +165,10 @@ start (the nftables table is the lock), unless it is started with
 Signals: SIGTERM and SIGINT stop the daemon, which then removes everything
 it added to the host. SIGHUP re-reads --config (govs help reload).
 
-Privileges: CAP_NET_ADMIN (nftables, neighbour and route tables,
+Privileges: CAP_BPF (the XDP load-shedding program; without it govs runs
+with --shed off and says so), CAP_NET_ADMIN (nftables, neighbour and route tables,
 /proc/sys/net) and CAP_NET_RAW (AF_PACKET). dist/govs.service runs it with
-only those two.
+only those three.
 
 Exit status: 0 after a clean stop, 1 when it cannot start or fails while
 running, 2 for a bad command line.

@@ -27,6 +27,7 @@ type Config struct {
 	ConfigFile   string // --config: keepalived.conf (its virtual_server blocks)
 	Check        bool   // --check: validate ConfigFile and exit
 	Takeover     bool   // --takeover: take over from the govs running on Socket (takeover.go)
+	Shed         string // --shed: "xdp" (XDP load shedding when workers fall behind) or "off"
 }
 
 // Role names.
@@ -60,6 +61,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.BoolVar(&c.Check, "check", false, "validate --config FILE and exit (needs neither -i nor root)")
 	fs.BoolVar(&c.Takeover, "takeover", false, "take over from the govs running on the same interfaces and socket: its configuration, connections and forwarding (graceful restart)")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (e.g. :9100, bound to 127.0.0.1 unless a host is given)")
+	fs.StringVar(&c.Shed, "shed", "xdp", "load shedding when the workers fall behind: xdp (an XDP program drops excess VIP traffic before the kernel's receive path) or off")
 	fs.StringVar(&c.Tap, "tap", localnode.DefaultName, "tap device through which local realservers (LocalNode) get their traffic")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "Usage: govs run -i IFACE [-i IFACE...] [--socket PATH] [--workers N] [options]")
@@ -99,6 +101,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 64 {
 		return fmt.Errorf("govs run: --workers %d out of range (1..64)", c.Workers)
+	}
+	if c.Shed != "" && c.Shed != "xdp" && c.Shed != "off" {
+		return fmt.Errorf("govs run: --shed %q (want xdp or off)", c.Shed)
 	}
 	if c.MaxConns < 1 {
 		return fmt.Errorf("govs run: --max-conns %d must be positive", c.MaxConns)

@@ -27,6 +27,7 @@ import (
 	"github.com/govs-lb/govs/internal/control"
 	"github.com/govs-lb/govs/internal/filter"
 	"github.com/govs-lb/govs/internal/nftin"
+	"github.com/govs-lb/govs/internal/xdpshed"
 )
 
 // Headroom the capture rings leave in front of every frame: room for an
@@ -82,6 +83,7 @@ type Director struct {
 	roleCtl roleState                  // role switches: GARPs of the current mastership (role.go)
 	file    atomic.Pointer[configFile] // --config: the keepalived.conf and its reconciler (configfile.go)
 	io      IOTuning                   // I/O engine settings ($GOVS_IO_TUNING, iotuning.go)
+	shed    *xdpshed.Shedder           // XDP load shedding; nil when off or unavailable
 
 	// Graceful restart (takeover.go).
 	fanoutBase  uint16      // PACKET_FANOUT id of the first interface
@@ -200,6 +202,27 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	d.res = res
 	cleanups = append(cleanups, func() { res.Close() })
+
+	if cfg.Shed != "off" && d.io.Shed != "off" {
+		idx := ifindexes
+		if d.io.ShedIfaces > 0 && d.io.ShedIfaces < len(idx) {
+			idx = idx[:d.io.ShedIfaces]
+		}
+		if sh, err := xdpshed.OpenMode(idx, d.io.ShedMode); err != nil {
+			log.Warn("XDP load shedding off: under overload the kernel will drop at the capture rings instead", "err", err)
+		} else {
+			d.shed = sh
+			for _, p := range d.ports {
+				sh.Gate(p.ifindex).SetWorkers(cfg.Workers)
+			}
+			log.Info("XDP load shedding on", "mode", sh.Mode(idx[0]))
+			cleanups = append(cleanups, func() {
+				if err := sh.Close(); err != nil {
+					log.Error("remove XDP programs", "err", err)
+				}
+			})
+		}
+	}
 
 	d.publish()
 	if err := d.openSockets(); err != nil {
@@ -336,7 +359,9 @@ func (d *Director) openSockets() error {
 				sinks[i] = tx
 			}
 			seed := uint16(len(d.workers)*7919 + os.Getpid())
-			d.workers = append(d.workers, newWorker(d, rx, d.ports, sinks, seed))
+			w := newWorker(d, rx, d.ports, sinks, seed)
+			w.backlog, w.valve = rx, xdpshed.NewValve(d.shed.Gate(rxp.ifindex), d.io.ShedHigh, d.io.ShedLow)
+			d.workers = append(d.workers, w)
 		}
 	}
 	return nil
@@ -387,11 +412,20 @@ func (d *Director) nftRules() nftin.Rules {
 // publish rebuilds the workers' snapshot from the balancer's services.
 func (d *Director) publish() {
 	s := &snapshot{master: d.role == RoleMaster, vips: map[[4]byte]struct{}{}}
+	var vips []netip.Addr
 	for _, svc := range d.bal.Services() {
+		if _, ok := s.vips[svc.Addr.As4()]; !ok {
+			vips = append(vips, svc.Addr)
+		}
 		s.vips[svc.Addr.As4()] = struct{}{}
 	}
 	d.publishLocal(s)
 	d.snap.Store(s)
+	if d.shed != nil {
+		if err := d.shed.SetVIPs(vips); err != nil {
+			d.log.Warn("XDP load shedding: VIP map", "err", err)
+		}
+	}
 }
 
 // reconfigure brings filters, the ingress table, the snapshot and ARP

@@ -47,6 +47,16 @@ type IOTuning struct {
 	// SendBatch is the number of frames a worker queues per interface
 	// before it sends them (0: afpacket.MaxBatch).
 	SendBatch int
+	// Shed is XDP load shedding (internal/xdpshed): "on" (the default)
+	// or "off". ShedHigh and ShedLow are the valve's hysteresis in ring
+	// blocks waiting (0: xdpshed's defaults).
+	Shed              string
+	ShedHigh, ShedLow int
+	// ShedMode forces the XDP attach mode ("native" or "generic"; ""
+	// native where the driver has it), ShedIfaces limits the program to
+	// the first N capture interfaces (0: all): both for experiments.
+	ShedMode   string
+	ShedIfaces int
 }
 
 // DefaultTXRing is the transmit ring's default size in 2 KiB slots: more
@@ -58,7 +68,8 @@ func LoadIOTuning() (IOTuning, error) { return ParseIOTuning(os.Getenv(EnvIOTuni
 
 // ParseIOTuning parses "key=value,…" with keys fanout, prio, block (KiB),
 // blocks, retire (ms), batch, qdisc-bypass, sndbuf (KiB), tx (ring or
-// sendmmsg), txring (slots) and txbatch (frames per send).
+// sendmmsg), txring (slots), txbatch (frames per send), shed (on or off),
+// shed-high and shed-low (ring blocks).
 func ParseIOTuning(s string) (IOTuning, error) {
 	var t IOTuning
 	for _, kv := range strings.Split(s, ",") {
@@ -108,6 +119,16 @@ func ParseIOTuning(s string) (IOTuning, error) {
 			err = num(&t.TXRing, 64, 1<<16)
 		case "txbatch":
 			err = num(&t.SendBatch, 1, 1024)
+		case "shed":
+			err = word(&t.Shed, "on", "off")
+		case "shed-high":
+			err = num(&t.ShedHigh, 1, 1024)
+		case "shed-low":
+			err = num(&t.ShedLow, 0, 1023)
+		case "shed-mode":
+			err = word(&t.ShedMode, "native", "generic")
+		case "shed-ifaces":
+			err = num(&t.ShedIfaces, 1, 64)
 		default:
 			err = fmt.Errorf("%s: unknown key %q", EnvIOTuning, k)
 		}

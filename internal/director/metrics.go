@@ -49,6 +49,7 @@ func (m *metricsSource) Workers() []metrics.WorkerStats {
 			Replies:   map[string]uint64{"arp": c[cntARPReply], "echo": c[cntEchoReply]},
 
 			BatchSecondsMax: float64(w.takeBatchMax()) / 1e9, // reset by this scrape
+			Shedding:        w.snapshotShedding(),
 		}
 		for j := range cntMax {
 			switch j {
@@ -68,6 +69,16 @@ func (m *metricsSource) Workers() []metrics.WorkerStats {
 			}
 		}
 		out[i] = ws
+	}
+	return out
+}
+
+// Ifaces returns each capture interface's XDP load-shedding numbers.
+func (m *metricsSource) Ifaces() []metrics.IfaceStats {
+	d := m.d
+	out := make([]metrics.IfaceStats, len(d.ports))
+	for i, p := range d.ports {
+		out[i] = metrics.IfaceStats{Iface: d.names[i], XDPMode: d.shed.Mode(p.ifindex), XDPShed: d.shed.Gate(p.ifindex).Shed()}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/forward"
 	"github.com/govs-lb/govs/internal/afpacket"
+	"github.com/govs-lb/govs/internal/xdpshed"
 )
 
 // rxSource is the receive side of the I/O boundary: an AF_PACKET ring in
@@ -88,11 +89,17 @@ type worker struct {
 
 	batch *afpacket.Batch
 	pkt   forward.Packet
-	flow  balancer.Flow
-	now   int64
-	ipid  uint16
-	arena []byte
-	used  int
+
+	// backlog reports how many ring blocks wait (afpacket.Socket.Backlog;
+	// nil in tests), and valve turns that into XDP load shedding.
+	backlog  interface{ Backlog(limit int) int }
+	valve    xdpshed.Valve
+	shedding bool
+	flow     balancer.Flow
+	now      int64
+	ipid     uint16
+	arena    []byte
+	used     int
 
 	segScratch []byte // one TCP segment at a time, for tunnels
 	seg        segState
@@ -105,6 +112,7 @@ type worker struct {
 	// publishEvery so that the per-packet path never synchronises.
 	pubMu     sync.Mutex
 	published [cntMax]uint64
+	pubShed   bool
 	pubAt     int64
 	// pubBatchMax is the longest batch (ns) published since the last
 	// takeBatchMax: a maximum over publishes, reset by its reader.
@@ -121,6 +129,7 @@ func (w *worker) publish(force bool) {
 	w.pubAt = w.now
 	w.pubMu.Lock()
 	w.published = w.counters
+	w.pubShed = w.shedding
 	w.pubBatchMax = max(w.pubBatchMax, w.batchMax)
 	w.pubMu.Unlock()
 	w.batchMax = 0
@@ -153,6 +162,14 @@ func (w *worker) snapshotCounters() [cntMax]uint64 {
 	return w.published
 }
 
+// snapshotShedding returns whether the worker was shedding when it last
+// published.
+func (w *worker) snapshotShedding() bool {
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	return w.pubShed
+}
+
 func newWorker(d *Director, rx rxSource, ports []port, sinks []txSink, seed uint16) *worker {
 	w := &worker{
 		d:     d,
@@ -182,6 +199,7 @@ func newWorker(d *Director, rx rxSource, ports []port, sinks []txSink, seed uint
 // run receives and forwards until stop is closed.
 func (w *worker) run(stop <-chan struct{}) error {
 	defer w.publish(true)
+	defer w.valve.Close()
 	for {
 		select {
 		case <-stop:
@@ -194,6 +212,7 @@ func (w *worker) run(stop <-chan struct{}) error {
 		}
 		if n == 0 {
 			w.now = monotonic()
+			w.shedding = w.valve.Update(0)
 			w.publish(false)
 			continue
 		}
@@ -203,6 +222,9 @@ func (w *worker) run(stop <-chan struct{}) error {
 		}
 		w.flush()
 		w.rx.Release()
+		if w.backlog != nil {
+			w.shedding = w.valve.Update(w.backlog.Backlog(w.valve.High()))
+		}
 		w.endBatch(monotonic())
 		w.publish(false)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/afpacket"
+	"github.com/govs-lb/govs/internal/xdpshed"
 )
 
 // The worker's whole per-packet path (parse, balancer, rewrite, queue)
@@ -380,6 +382,57 @@ func (r *sliceRx) Recv(b *afpacket.Batch, _ time.Duration) (int, error) {
 }
 
 func (r *sliceRx) Release() { r.released++ }
+
+// backlogRx is a sliceRx whose ring reports backlog[i] blocks waiting
+// after the i-th batch.
+type backlogRx struct {
+	sliceRx
+	backlog []int
+	calls   int
+}
+
+func (r *backlogRx) Backlog(limit int) int {
+	v := r.backlog[r.calls]
+	r.calls++
+	return min(v, limit)
+}
+
+// gateSink records the gate's congestion count at every send.
+type gateSink struct {
+	gate *xdpshed.Gate
+	seen []int
+}
+
+func (s *gateSink) SendBatch(frames [][]byte, _ []afpacket.VnetHdr) (int, error) {
+	s.seen = append(s.seen, s.gate.Congested())
+	return len(frames), nil
+}
+
+// TestWorkerShedding checks that the worker raises its interface's
+// congestion count when blocks pile up in its ring and lowers it when it
+// has caught up (xdpshed.Valve with high 3, low 1).
+func TestWorkerShedding(t *testing.T) {
+	gate := xdpshed.NewGate()
+	sink := &gateSink{gate: gate}
+	w := newTestWorker(t, balancer.MethodDR, sink)
+	rx := &backlogRx{sliceRx: sliceRx{stop: make(chan struct{})}, backlog: []int{0, 3, 5, 2, 1, 4}}
+	for i := range rx.backlog {
+		rx.batches = append(rx.batches, []afpacket.Frame{tcpFrame(t, uint16(42000+i), true, nil)})
+	}
+	w.rx, w.backlog, w.valve = rx, rx, xdpshed.NewValve(gate, 3, 1)
+	if err := w.run(rx.stop); err != nil {
+		t.Fatal(err)
+	}
+	// Each send sees the count left by the batch before it.
+	if want := []int{0, 0, 1, 1, 1, 0}; !slices.Equal(sink.seen, want) {
+		t.Errorf("congestion seen by each batch %v, want %v", sink.seen, want)
+	}
+	// The last batch left 4 blocks waiting (shedding); the empty receive
+	// after it (nothing waiting) and the worker's exit lower the count.
+	if got := gate.Congested(); got != 0 {
+		t.Errorf("after the worker stopped: congested %d, want 0", got)
+	}
+}
 
 // slowSink spends at least delay in every SendBatch (a busy wait against a
 // deadline), as a blocked transmit or a contended lock would.

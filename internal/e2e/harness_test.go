@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
 
 	"github.com/govs-lb/govs/internal/lab"
 )
@@ -117,6 +118,15 @@ func (d *daemon) stop() {
 		}
 		for _, tb := range tables {
 			return fmt.Errorf("nftables table %q left behind", tb.Name)
+		}
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if x := l.Attrs().Xdp; x != nil && x.Attached {
+				return fmt.Errorf("%s: XDP program %d left behind", l.Attrs().Name, x.ProgId)
+			}
 		}
 		return nil
 	})

@@ -40,6 +40,10 @@ func TestMetricsAndRates(t *testing.T) {
 		`govs_realserver_connections_total{port="80",protocol="tcp",rip="203.0.113.11",rport="80",vip="198.51.100.1"} 4`,
 		`govs_conntable_capacity`,
 		`govs_capture_ring_packets_total`,
+		// XDP load shedding is on by default, in the driver (veth has native XDP).
+		`govs_xdp_attached{iface="eth0",mode="native"} 1`,
+		`govs_xdp_shed_frames_total{iface="eth0"} 0`,
+		`govs_worker_shedding{iface="eth0",worker="0"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

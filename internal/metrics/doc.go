@@ -33,6 +33,9 @@
 //	govs_capture_ring_packets_total{worker,iface}      counter  frames the capture ring's filter passed (PACKET_STATISTICS)
 //	govs_capture_ring_drops_total{worker,iface}        counter  frames the kernel dropped because the ring was full
 //	govs_capture_ring_freezes_total{worker,iface}      counter  times the ring was full (all blocks in user space)
+//	govs_worker_shedding{worker,iface}                 gauge    1 while the worker is behind and has XDP shed VIP traffic
+//	govs_xdp_shed_frames_total{iface}                  counter  frames to a VIP the XDP program dropped before the receive path
+//	govs_xdp_attached{iface,mode}                      gauge    1 per interface carrying the XDP program (native or generic)
 //	govs_conntable_entries                      gauge    connections and persistence templates in the table
 //	govs_conntable_capacity                     gauge    the table's size limit (--max-conns)
 //	govs_conntable_expired_total                counter  entries removed by expiry

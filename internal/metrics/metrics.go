@@ -24,6 +24,16 @@ type Source interface {
 	// even when the checker has taken it out of its service. Nil when no
 	// checker runs.
 	Health() map[HealthKey]bool
+	// Ifaces returns the load-shedding numbers of each capture interface.
+	Ifaces() []IfaceStats
+}
+
+// IfaceStats are one capture interface's XDP load-shedding numbers
+// (internal/xdpshed).
+type IfaceStats struct {
+	Iface   string
+	XDPMode string // "native", "generic", or "" when no program is attached
+	XDPShed uint64 // frames to a VIP the program dropped while workers were behind
 }
 
 // HealthKey names a realserver of a service.
@@ -51,6 +61,10 @@ type WorkerStats struct {
 	// maximum, so with several scrapers each sees the worst batch since
 	// whichever scrape came before.
 	BatchSecondsMax float64
+
+	// Shedding is true while the worker's ring is behind and it asks the
+	// interface's XDP program to shed (xdpshed.Valve).
+	Shedding bool
 }
 
 // TableStats are the connection table's numbers.
@@ -99,7 +113,8 @@ type Collector struct {
 	svc, dest                        family
 	persist, weight, up              *prometheus.Desc
 	wPkts, wDrops, wReplies          *prometheus.Desc
-	wBatchMax                        *prometheus.Desc
+	wBatchMax, wShedding             *prometheus.Desc
+	xdpShed, xdpMode                 *prometheus.Desc
 	ringPkts, ringDrops, ringFreezes *prometheus.Desc
 	entries, capacity, expired       *prometheus.Desc
 }
@@ -121,6 +136,9 @@ func NewCollector(src Source) *Collector {
 		wReplies: prometheus.NewDesc("govs_worker_replies_total", "Frames a dataplane worker answered itself, by kind.", with(wrkLabels, "kind"), nil),
 		wBatchMax: prometheus.NewDesc("govs_worker_batch_seconds_max",
 			"Longest time a dataplane worker spent on one received batch (receive to sent and released) since the previous scrape; each scrape resets it.", wrkLabels, nil),
+		wShedding: prometheus.NewDesc("govs_worker_shedding", "1 while the worker's capture ring is behind and it has the interface's XDP program shed VIP traffic.", wrkLabels, nil),
+		xdpShed:   prometheus.NewDesc("govs_xdp_shed_frames_total", "Frames to a VIP that the XDP load-shedding program dropped before the kernel's receive path while workers were behind.", []string{"iface"}, nil),
+		xdpMode:   prometheus.NewDesc("govs_xdp_attached", "1 for each capture interface with govs's XDP load-shedding program attached, by mode (native or generic).", []string{"iface", "mode"}, nil),
 
 		ringPkts:    prometheus.NewDesc("govs_capture_ring_packets_total", "Frames the capture ring's filter passed (PACKET_STATISTICS tp_packets).", wrkLabels, nil),
 		ringDrops:   prometheus.NewDesc("govs_capture_ring_drops_total", "Frames the kernel dropped because the capture ring was full (tp_drops).", wrkLabels, nil),
@@ -135,7 +153,7 @@ func NewCollector(src Source) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range slices.Concat(c.svc.descs(), c.dest.descs(), []*prometheus.Desc{
-		c.persist, c.weight, c.up, c.wPkts, c.wDrops, c.wReplies, c.wBatchMax,
+		c.persist, c.weight, c.up, c.wPkts, c.wDrops, c.wReplies, c.wBatchMax, c.wShedding, c.xdpShed, c.xdpMode,
 		c.ringPkts, c.ringDrops, c.ringFreezes, c.entries, c.capacity, c.expired,
 	}) {
 		ch <- d
@@ -213,6 +231,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, c.ringDrops, ctr, float64(w.RingDrops), w.Worker, w.Iface)
 		emit(ch, c.ringFreezes, ctr, float64(w.RingFreezes), w.Worker, w.Iface)
 		emit(ch, c.wBatchMax, g, w.BatchSecondsMax, w.Worker, w.Iface)
+		shed := 0.0
+		if w.Shedding {
+			shed = 1
+		}
+		emit(ch, c.wShedding, g, shed, w.Worker, w.Iface)
+	}
+	for _, i := range c.src.Ifaces() {
+		if i.XDPMode == "" {
+			continue
+		}
+		emit(ch, c.xdpMode, g, 1, i.Iface, i.XDPMode)
+		emit(ch, c.xdpShed, ctr, float64(i.XDPShed), i.Iface)
 	}
 	t := c.src.Table()
 	emit(ch, c.entries, g, float64(t.Entries))

@@ -20,12 +20,14 @@ type fakeSource struct {
 	workers []WorkerStats
 	table   TableStats
 	health  map[HealthKey]bool
+	ifaces  []IfaceStats
 }
 
 func (f *fakeSource) Services() []control.ServiceStatus { return f.svcs }
 func (f *fakeSource) Workers() []WorkerStats            { return f.workers }
 func (f *fakeSource) Table() TableStats                 { return f.table }
 func (f *fakeSource) Health() map[HealthKey]bool        { return f.health }
+func (f *fakeSource) Ifaces() []IfaceStats              { return f.ifaces }
 
 var (
 	svcKey = control.ServiceKey{Protocol: control.TCP, Addr: netip.MustParseAddr("198.51.100.1"), Port: 80}
@@ -59,9 +61,10 @@ func newFake() *fakeSource {
 			Drops:       map[string]uint64{"no_service": 7, "table_full": 2},
 			Replies:     map[string]uint64{"arp": 3},
 			RingPackets: 1000, RingDrops: 5, RingFreezes: 1,
-			BatchSecondsMax: 0.0025,
+			BatchSecondsMax: 0.0025, Shedding: true,
 		}},
-		table: TableStats{Entries: 42, Capacity: 1 << 20, Expired: 99},
+		ifaces: []IfaceStats{{Iface: "eth0", XDPMode: "native", XDPShed: 1234}, {Iface: "eth1"}},
+		table:  TableStats{Entries: 42, Capacity: 1 << 20, Expired: 99},
 		health: map[HealthKey]bool{
 			{svcKey, rs1}: true,
 			{svcKey, rs3}: false, // down and taken out of the service
@@ -134,6 +137,15 @@ govs_capture_ring_freezes_total{iface="eth0",worker="0"} 1
 # HELP govs_worker_batch_seconds_max Longest time a dataplane worker spent on one received batch (receive to sent and released) since the previous scrape; each scrape resets it.
 # TYPE govs_worker_batch_seconds_max gauge
 govs_worker_batch_seconds_max{iface="eth0",worker="0"} 0.0025
+# HELP govs_worker_shedding 1 while the worker's capture ring is behind and it has the interface's XDP program shed VIP traffic.
+# TYPE govs_worker_shedding gauge
+govs_worker_shedding{iface="eth0",worker="0"} 1
+# HELP govs_xdp_shed_frames_total Frames to a VIP that the XDP load-shedding program dropped before the kernel's receive path while workers were behind.
+# TYPE govs_xdp_shed_frames_total counter
+govs_xdp_shed_frames_total{iface="eth0"} 1234
+# HELP govs_xdp_attached 1 for each capture interface with govs's XDP load-shedding program attached, by mode (native or generic).
+# TYPE govs_xdp_attached gauge
+govs_xdp_attached{iface="eth0",mode="native"} 1
 # HELP govs_conntable_entries Connections and persistence templates in the connection table.
 # TYPE govs_conntable_entries gauge
 govs_conntable_entries 42
@@ -153,15 +165,16 @@ govs_conntable_expired_total 99
 		"govs_service_inactive_connections", "govs_worker_packets_total",
 		"govs_worker_drops_total", "govs_worker_replies_total",
 		"govs_capture_ring_drops_total", "govs_capture_ring_freezes_total",
-		"govs_worker_batch_seconds_max", "govs_conntable_entries", "govs_conntable_capacity", "govs_conntable_expired_total",
+		"govs_worker_batch_seconds_max", "govs_worker_shedding", "govs_xdp_shed_frames_total", "govs_xdp_attached", "govs_conntable_entries", "govs_conntable_capacity", "govs_conntable_expired_total",
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
 	// Every series: 14 per realserver (12 stats, persistent, weight), 12
-	// for the service, 2 health, 9 for the worker (rx, tx, 2 drops, 1
-	// reply, 3 ring, batch max), 3 for the table.
-	if n := testutil.CollectAndCount(c); n != 2*14+12+2+9+3 {
+	// for the service, 2 health, 10 for the worker (rx, tx, 2 drops, 1
+	// reply, 3 ring, batch max, shedding), 2 for eth0's XDP program (eth1
+	// has none), 3 for the table.
+	if n := testutil.CollectAndCount(c); n != 2*14+12+2+10+2+3 {
 		t.Errorf("%d series", n)
 	}
 	problems, err := testutil.CollectAndLint(c)
