@@ -439,16 +439,75 @@ type genResult struct {
 	err     error
 }
 
+// generators are the sending threads, one per generator core. A job is
+// split between them: each sends its own share of the flows (a disjoint
+// slice of the frames, so fresh tuples are rewritten by one thread only)
+// at its share of the rate.
+type generators struct {
+	g []*generator
+}
+
+func startGenerators(h *lab.Host, cpus []int) (*generators, error) {
+	gs := &generators{}
+	for i, c := range cpus {
+		g, err := startGenerator(h, c, i, len(cpus))
+		if err != nil {
+			gs.Close()
+			return nil, err
+		}
+		gs.g = append(gs.g, g)
+	}
+	return gs, nil
+}
+
+// Run runs j split over the threads and returns what they sent in all,
+// over the longest thread's time.
+func (gs *generators) Run(ctx context.Context, j genJob) genResult {
+	k := len(gs.g)
+	if k == 1 {
+		return gs.g[0].Run(ctx, j)
+	}
+	results := make(chan genResult, k)
+	started := 0
+	for t, g := range gs.g {
+		sub := j
+		sub.frames = j.frames[t*len(j.frames)/k : (t+1)*len(j.frames)/k]
+		if len(sub.frames) == 0 {
+			continue
+		}
+		sub.rate = j.rate * float64(len(sub.frames)) / float64(len(j.frames))
+		started++
+		go func() { results <- g.Run(ctx, sub) }()
+	}
+	var all genResult
+	for range started {
+		r := <-results
+		all.sent += r.sent
+		all.elapsed = max(all.elapsed, r.elapsed)
+		all.err = errors.Join(all.err, r.err)
+	}
+	return all
+}
+
+func (gs *generators) Close() error {
+	var errs []error
+	for _, g := range gs.g {
+		errs = append(errs, g.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // generator is a thread in the generator namespace, pinned to its core,
 // that runs jobs.
 type generator struct {
 	jobs chan genJob
 	done chan error
 	seq  int // next fresh tuple
+	step int // fresh tuples of this thread: seq, seq+step, … (disjoint from the others')
 }
 
-func startGenerator(h *lab.Host, cpu int) (*generator, error) {
-	g := &generator{jobs: make(chan genJob), done: make(chan error, 1)}
+func startGenerator(h *lab.Host, cpu, index, of int) (*generator, error) {
+	g := &generator{jobs: make(chan genJob), done: make(chan error, 1), seq: index, step: of}
 	ready := make(chan error, 1)
 	go func() {
 		g.done <- h.Do(func() error {
@@ -525,7 +584,7 @@ func (g *generator) run(tx *afpacket.Socket, j genJob) genResult {
 			f := j.frames[i]
 			if j.fresh {
 				src, sport := FlowTuple(g.seq)
-				g.seq++
+				g.seq += g.step
 				SetTuple(f, src, sport)
 			}
 			batch[k] = f

@@ -83,7 +83,7 @@ type Options struct {
 
 	CostRate  float64 // offered rate of the cost figure; 0: derived from the zero-loss rates
 	Steps     int     // bisection steps of the zero-loss search
-	GenCPU    int
+	GenCPUs   []int   // generator cores, one sending thread each
 	DirCPUs   []int
 	KeepGoing bool // measure the other subjects when one fails
 
@@ -95,7 +95,7 @@ type Options struct {
 // DefaultOptions are the values without flags.
 func DefaultOptions() Options {
 	return Options{Mode: ModeDR, Proto: ProtoUDP, Flows: 4096, Size: 64, Duration: time.Second,
-		Runs: 3, Workers: 1, Subjects: append([]string(nil), AllSubjects...), Steps: 7, GenCPU: 0}
+		Runs: 3, Workers: 1, Subjects: append([]string(nil), AllSubjects...), Steps: 7, GenCPUs: []int{0}}
 }
 
 // ErrUsage marks a command-line error: the message is one line, the exit status 2.
@@ -166,7 +166,8 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.IntVar(&o.Runs, "runs", o.Runs, "rounds; subjects alternate within each round (A B A B)")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "govs workers (and afpacket-bare threads)")
 	fs.IntVar(&o.Steps, "steps", o.Steps, "bisection steps of the zero-loss search")
-	fs.IntVar(&o.GenCPU, "gen-cpu", o.GenCPU, "generator core")
+	genCPU := fs.Int("gen-cpu", 0, "generator core (one sending thread)")
+	genCPUs := fs.String("gen-cpus", "", "generator cores, one sending thread each, e.g. 0-3 (each sends its share of the flows at its share of the rate)")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON on stdout")
 	fs.StringVar(&o.SVG, "svg", "", "write a chart of delivered vs offered rate to FILE")
 	fs.BoolVar(&o.KeepGoing, "keep-going", true, "measure the remaining subjects after one fails")
@@ -212,8 +213,16 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	if o.Steps < 1 || o.Steps > 20 {
 		return o, usageErr("--steps %d: want 1..20", o.Steps)
 	}
-	if o.GenCPU < 0 {
-		return o, usageErr("--gen-cpu %d: want a core number", o.GenCPU)
+	if *genCPU < 0 {
+		return o, usageErr("--gen-cpu %d: want a core number", *genCPU)
+	}
+	o.GenCPUs = []int{*genCPU}
+	if *genCPUs != "" {
+		c, err := ParseCPUList(*genCPUs)
+		if err != nil {
+			return o, usageErr("--gen-cpus: %v", err)
+		}
+		o.GenCPUs = c
 	}
 	if *rate != "" {
 		r, err := ParseRate(*rate)
@@ -274,13 +283,14 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 		}
 		o.DirCPUs = c
 	} else {
+		last := slices.Max(o.GenCPUs)
 		for i := 1; i <= o.Workers; i++ {
-			o.DirCPUs = append(o.DirCPUs, o.GenCPU+i)
+			o.DirCPUs = append(o.DirCPUs, last+i)
 		}
 	}
 	for _, c := range o.DirCPUs {
-		if c == o.GenCPU {
-			return o, usageErr("--dir-cpus %v includes the generator core %d", o.DirCPUs, o.GenCPU)
+		if slices.Contains(o.GenCPUs, c) {
+			return o, usageErr("--dir-cpus %v includes the generator core %d", o.DirCPUs, c)
 		}
 	}
 	return o, nil

@@ -17,7 +17,7 @@ func TestParseArgsDefaults(t *testing.T) {
 	}
 	if o.Mode != ModeDR || o.Proto != ProtoUDP || o.Flows != 4096 || o.Size != 64 || o.Runs != 3 ||
 		o.Workers != 1 || o.Duration != time.Second || o.RateSet || !slices.Equal(o.Subjects, AllSubjects) ||
-		!slices.Equal(o.DirCPUs, []int{1}) || o.GenCPU != 0 {
+		!slices.Equal(o.DirCPUs, []int{1}) || !slices.Equal(o.GenCPUs, []int{0}) {
 		t.Fatalf("defaults: %+v", o)
 	}
 }
@@ -31,6 +31,13 @@ func TestParseArgs(t *testing.T) {
 		o.Duration != 500*time.Millisecond || o.Runs != 2 || o.Workers != 2 || !o.JSON || o.SVG != "x.svg" ||
 		!slices.Equal(o.Subjects, []string{SubjectGovs, SubjectKernel}) || !slices.Equal(o.DirCPUs, []int{1, 2}) {
 		t.Fatalf("got %+v", o)
+	}
+	o, err = ParseArgs(strings.Fields("--gen-cpus 0-3 --workers 4"), io.Discard)
+	if err != nil || !slices.Equal(o.GenCPUs, []int{0, 1, 2, 3}) || !slices.Equal(o.DirCPUs, []int{4, 5, 6, 7}) {
+		t.Fatalf("--gen-cpus 0-3 --workers 4: gen %v dir %v, %v; want gen 0-3, dir 4-7", o.GenCPUs, o.DirCPUs, err)
+	}
+	if _, err := ParseArgs(strings.Fields("--gen-cpus 0,1 --dir-cpus 1"), io.Discard); err == nil {
+		t.Fatal("--dir-cpus overlapping --gen-cpus accepted")
 	}
 	o, err = ParseArgs([]string{"--rate", "max"}, io.Discard)
 	if err != nil || !o.RateSet || o.Rate != 0 {

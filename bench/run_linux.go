@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 type runner struct {
 	o        *Options
 	b        *benchLab
-	gen      *generator
+	gen      *generators
 	soakers  []*soaker
 	samp     *sampler
 	progress func(format string, a ...any)
@@ -47,18 +48,18 @@ func machine() Machine {
 
 func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*Results, error) {
 	ncpu := runtime.NumCPU()
-	for _, c := range append([]int{o.GenCPU}, o.DirCPUs...) {
+	for _, c := range slices.Concat(o.GenCPUs, o.DirCPUs) {
 		if c >= ncpu {
-			return nil, fmt.Errorf("core %d does not exist (this machine has %d; set --gen-cpu/--dir-cpus/--workers)", c, ncpu)
+			return nil, fmt.Errorf("core %d does not exist (this machine has %d; set --gen-cpus/--dir-cpus/--workers)", c, ncpu)
 		}
 	}
-	if err := pinProcess(o.GenCPU); err != nil {
+	if err := pinProcess(o.GenCPUs[0]); err != nil {
 		return nil, err
 	}
 	// The soakers and the generator spin on locked threads, each holding a
 	// P; afpacket-bare's workers and the controller need Ps of their own or
 	// they wait for preemption (10 ms) after every blocking system call.
-	if need := ncpu + 2*len(o.DirCPUs) + o.Workers + 4; runtime.GOMAXPROCS(0) < need {
+	if need := ncpu + len(o.GenCPUs) + 2*len(o.DirCPUs) + o.Workers + 4; runtime.GOMAXPROCS(0) < need {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(need))
 	}
 	r := &runner{o: o, progress: progress}
@@ -67,7 +68,7 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	defer r.b.Close()
-	if r.gen, err = startGenerator(r.b.gen, o.GenCPU); err != nil {
+	if r.gen, err = startGenerators(r.b.gen, o.GenCPUs); err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}
 	defer r.gen.Close()
