@@ -35,18 +35,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestTinyBench runs a short bench end to end in a real lab: govs (the
-// daemon, configured through its CLI) and kernel forwarding at a low rate.
-// Both must deliver nearly everything, and the sink must have sampled and
-// validated their output.
-func TestTinyBench(t *testing.T) {
+// tinyRun runs a short bench in a real lab with this test binary acting as
+// govs, after skipping where namespaces or 2 cores are missing.
+func tinyRun(t *testing.T, args string) *Results {
+	t.Helper()
 	lab.NewT(t) // skips without the right to make namespaces
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs 2 cores: one for the generator, one for the director")
 	}
 	t.Setenv(asGovs, "1")
-	o, err := ParseArgs([]string{"--subjects", "govs,kernel-fwd,afpacket-bare", "--rate", "20k", "--duration", "0.5",
-		"--runs", "1", "--flows", "64"}, os.Stderr)
+	o, err := ParseArgs(strings.Fields(args), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +54,15 @@ func TestTinyBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// TestTinyBench runs a short bench end to end in a real lab: govs (the
+// daemon, configured through its CLI) and kernel forwarding at a low rate.
+// Both must deliver nearly everything, and the sink must have sampled and
+// validated their output.
+func TestTinyBench(t *testing.T) {
+	res := tinyRun(t, "--subjects govs,kernel-fwd,afpacket-bare --rate 20k --duration 0.5 --runs 1 --flows 64")
 	if len(res.Rounds) != 3 {
 		t.Fatalf("%d results, want 3", len(res.Rounds))
 	}
@@ -80,21 +87,7 @@ func TestTinyBench(t *testing.T) {
 // split between them, and their tuples are disjoint, so every SYN the
 // director forwarded made a connection of its own.
 func TestTinyBenchTwoGenerators(t *testing.T) {
-	lab.NewT(t)
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 cores: one for the generators, one for the director")
-	}
-	t.Setenv(asGovs, "1")
-	o, err := ParseArgs(strings.Fields("--subjects govs --proto syn --rate 10k --duration 0.5 --runs 1 --gen-cpus 0,0 --dir-cpus 1"), os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	res, err := runBench(ctx, &o, func(f string, a ...any) { t.Logf(f, a...) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := tinyRun(t, "--subjects govs --proto syn --rate 10k --duration 0.5 --runs 1 --gen-cpus 0,0 --dir-cpus 1")
 	if len(res.Rounds) != 1 || res.Rounds[0].Failed() {
 		t.Fatalf("rounds %+v", res.Rounds)
 	}
@@ -127,21 +120,7 @@ func TestTinyBenchTwoGenerators(t *testing.T) {
 // everything, and the frames sampled where they enter the director's stack
 // must still be the client's, addressed to the VIP.
 func TestTinyLocalBench(t *testing.T) {
-	lab.NewT(t)
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 cores: one for the generator, one for the director")
-	}
-	t.Setenv(asGovs, "1")
-	o, err := ParseArgs([]string{"--mode", "local", "--rate", "20k", "--duration", "0.5", "--runs", "1", "--flows", "64"}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	res, err := runBench(ctx, &o, func(f string, a ...any) { t.Logf(f, a...) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := tinyRun(t, "--mode local --rate 20k --duration 0.5 --runs 1 --flows 64")
 	if len(res.Rounds) != 2 {
 		t.Fatalf("%d results, want 2 (govs, kernel-local)", len(res.Rounds))
 	}
