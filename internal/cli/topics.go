@@ -165,10 +165,10 @@ start (the nftables table is the lock), unless it is started with
 Signals: SIGTERM and SIGINT stop the daemon, which then removes everything
 it added to the host. SIGHUP re-reads --config (govs help reload).
 
-Privileges: CAP_BPF (the XDP load-shedding program; without it govs runs
-with --shed off and says so), CAP_NET_ADMIN (nftables, neighbour and route tables,
-/proc/sys/net) and CAP_NET_RAW (AF_PACKET). dist/govs.service runs it with
-only those three.
+Privileges: CAP_NET_ADMIN (nftables, neighbour and route tables,
+/proc/sys/net, XDP), CAP_NET_RAW (AF_PACKET) and CAP_BPF (the XDP
+load-shedding program; without it govs runs as with --shed off and says so).
+dist/govs.service runs it with only those three.
 
 Exit status: 0 after a clean stop, 1 when it cannot start or fails while
 running, 2 for a bad command line.
