@@ -51,7 +51,7 @@ func arpFrame() []byte {
 }
 
 // testRun runs the program once on data with BPF_PROG_TEST_RUN.
-func testRun(t *testing.T, fd int, data []byte) uint32 {
+func testRun(t testing.TB, fd int, data []byte) uint32 {
 	t.Helper()
 	out := make([]byte, len(data)+256)
 	attr := struct {
@@ -69,7 +69,7 @@ func testRun(t *testing.T, fd int, data []byte) uint32 {
 	return attr.retval
 }
 
-func skipIfNoBPF(t *testing.T, err error) {
+func skipIfNoBPF(t testing.TB, err error) {
 	t.Helper()
 	if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
 		t.Skipf("skipping: BPF not permitted here: %v", err)
@@ -77,7 +77,7 @@ func skipIfNoBPF(t *testing.T, err error) {
 }
 
 // loaded builds a Shedder's maps and program without attaching it.
-func loaded(t *testing.T) (*Shedder, *iface) {
+func loaded(t testing.TB) (*Shedder, *iface) {
 	t.Helper()
 	s := &Shedder{vips: map[[4]byte]bool{}}
 	var err error
@@ -334,5 +334,42 @@ func TestAttachVeth(t *testing.T) {
 			t.Error("XDP program still attached after Close")
 		}
 		return nil
+	})
+}
+
+// FuzzShedProgram runs the XDP program on arbitrary frames, idle and
+// shedding everything (one worker, congested), and checks each verdict
+// against a Go reference: drop exactly the frames of at least 34 bytes
+// with EtherType IPv4 and a VIP destination, and only while congested.
+func FuzzShedProgram(f *testing.F) {
+	f.Add(frame(vip))
+	f.Add(frame(other))
+	f.Add(arpFrame())
+	f.Add(frame(vip)[:34])
+	f.Add(frame(vip)[:33])
+	vlan := append(append(append([]byte{}, frame(vip)[:12]...), 0x81, 0, 0, 1), frame(vip)[12:]...)
+	f.Add(vlan)
+	s, ifc := loaded(f)
+	if err := s.SetVIPs([]netip.Addr{vip}); err != nil {
+		f.Fatal(err)
+	}
+	g := &ifc.gate
+	g.SetWorkers(1)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 14 || len(data) > 1500 {
+			t.Skip("BPF_PROG_TEST_RUN takes 14..page-size bytes")
+		}
+		d := vip.As4()
+		isVIP := len(data) >= 34 && data[12] == 8 && data[13] == 0 && [4]byte(data[30:34]) == d
+		for _, congested := range []uint32{0, 1} {
+			g.st.Congested.Store(congested)
+			want := uint32(xdpPass)
+			if congested == 1 && isVIP {
+				want = xdpDrop
+			}
+			if got := testRun(t, ifc.progFD, data); got != want {
+				t.Fatalf("congested %d, frame %x: verdict %d, want %d", congested, data, got, want)
+			}
+		}
 	})
 }
