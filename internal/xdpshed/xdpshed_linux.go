@@ -192,8 +192,9 @@ func (s *Shedder) SetVIPs(addrs []netip.Addr) error {
 }
 
 // Close detaches the programs (each only if it is still the one attached:
-// a govs that took over may have replaced it) and frees the maps. Gates
-// must not be used afterwards.
+// a govs that took over may have replaced it) and closes the maps. Gates
+// stay readable (their numbers no longer change) and valves on them keep
+// working on memory no program reads.
 func (s *Shedder) Close() error {
 	if s == nil {
 		return nil
@@ -209,7 +210,6 @@ func (s *Shedder) Close() error {
 		}
 		ifc.close()
 	}
-	s.ifaces = nil
 	if s.vipsFD >= 0 {
 		unix.Close(s.vipsFD)
 		s.vipsFD = -1
@@ -217,12 +217,11 @@ func (s *Shedder) Close() error {
 	return errors.Join(errs...)
 }
 
+// close closes the program and the state map. The state page stays mapped
+// (a page per interface, until the process exits): gates may still be read
+// by a metrics scrape racing with shutdown, which then sees the last
+// numbers instead of faulting. The kernel frees the map with the mapping.
 func (ifc *iface) close() {
-	if ifc.mem != nil {
-		ifc.gate.st = nil
-		unix.Munmap(ifc.mem)
-		ifc.mem = nil
-	}
 	for _, fd := range []*int{&ifc.progFD, &ifc.stateFD} {
 		if *fd >= 0 {
 			unix.Close(*fd)
