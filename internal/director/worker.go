@@ -89,17 +89,17 @@ type worker struct {
 
 	batch *afpacket.Batch
 	pkt   forward.Packet
+	flow  balancer.Flow
+	now   int64
+	ipid  uint16
+	arena []byte
+	used  int
 
 	// backlog reports how many ring blocks wait (afpacket.Socket.Backlog;
 	// nil in tests), and valve turns that into XDP load shedding.
 	backlog  interface{ Backlog(limit int) int }
 	valve    xdpshed.Valve
 	shedding bool
-	flow     balancer.Flow
-	now      int64
-	ipid     uint16
-	arena    []byte
-	used     int
 
 	segScratch []byte // one TCP segment at a time, for tunnels
 	seg        segState
