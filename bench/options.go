@@ -26,7 +26,16 @@ const (
 	ProtoUDP = "udp"
 	ProtoTCP = "tcp" // established flows: a SYN per flow first, then ACK/data
 	ProtoSYN = "syn" // new connections only: every packet a SYN of a fresh tuple
+	// ProtoUDPNew is UDP with every datagram from a fresh tuple: a new
+	// connection-table entry per packet, kept until the UDP timeout.
+	ProtoUDPNew = "udp-new"
 )
+
+// UDP reports whether the traffic is UDP.
+func (o *Options) UDP() bool { return o.Proto == ProtoUDP || o.Proto == ProtoUDPNew }
+
+// Fresh reports whether every packet comes from a new tuple.
+func (o *Options) Fresh() bool { return o.Proto == ProtoSYN || o.Proto == ProtoUDPNew }
 
 // Subject names.
 const (
@@ -75,7 +84,10 @@ type Options struct {
 	Rate     float64 // offered packets per second for a single-rate run; 0: max
 	RateSet  bool    // --rate given: measure only at that rate
 	Duration time.Duration
-	Runs     int
+	// UDPTimeout, when nonzero, is the govs subject's UDP timeout
+	// (`govs --set 0 0 S`): how long a UDP connection-table entry lives.
+	UDPTimeout time.Duration
+	Runs       int
 	Workers  int
 	Subjects []string
 	JSON     bool
@@ -160,7 +172,8 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	dur := fs.Float64("duration", o.Duration.Seconds(), "seconds per measurement")
 	dirCPUs := fs.String("dir-cpus", "", "director cores (default: 1..workers)")
 	fs.StringVar(&o.Mode, "mode", o.Mode, "govs forwarding method: dr, tun, masq or local")
-	fs.StringVar(&o.Proto, "proto", o.Proto, "udp, tcp (established flows) or syn (new connections only)")
+	fs.StringVar(&o.Proto, "proto", o.Proto, "udp, tcp (established flows), syn (new connections only) or udp-new (a fresh UDP tuple per packet)")
+	udpTimeout := fs.Int("udp-timeout", 0, "govs's UDP timeout in seconds for this bench (govs --set 0 0 S; 0: govs's default, 300)")
 	fs.IntVar(&o.Flows, "flows", o.Flows, "distinct flows")
 	fs.IntVar(&o.Size, "size", o.Size, "Ethernet frame size in bytes including FCS (64..1518)")
 	fs.IntVar(&o.Runs, "runs", o.Runs, "rounds; subjects alternate within each round (A B A B)")
@@ -173,7 +186,7 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.BoolVar(&o.KeepGoing, "keep-going", true, "measure the remaining subjects after one fails")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(out, "Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tcp|syn] [--flows N] [--size BYTES]\n"+
+			fmt.Fprintln(out, "Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tcp|syn|udp-new] [--flows N] [--size BYTES]\n"+
 				"       [--rate PPS|max] [--duration S] [--runs N] [--workers N] [--subjects LIST] [--json] [--svg FILE]")
 			fs.SetOutput(out)
 			fs.PrintDefaults()
@@ -190,10 +203,14 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 		return o, usageErr("--mode %q: want dr, tun, masq or local", o.Mode)
 	}
 	switch o.Proto {
-	case ProtoUDP, ProtoTCP, ProtoSYN:
+	case ProtoUDP, ProtoTCP, ProtoSYN, ProtoUDPNew:
 	default:
-		return o, usageErr("--proto %q: want udp, tcp or syn", o.Proto)
+		return o, usageErr("--proto %q: want udp, tcp, syn or udp-new", o.Proto)
 	}
+	if *udpTimeout < 0 || *udpTimeout > 86400 {
+		return o, usageErr("--udp-timeout %d: want 0..86400 seconds", *udpTimeout)
+	}
+	o.UDPTimeout = time.Duration(*udpTimeout) * time.Second
 	if o.Flows < 1 || o.Flows > MaxFlows {
 		return o, usageErr("--flows %d: want 1..%d", o.Flows, MaxFlows)
 	}

@@ -39,6 +39,13 @@ func TestParseArgs(t *testing.T) {
 	if _, err := ParseArgs(strings.Fields("--gen-cpus 0,1 --dir-cpus 1"), io.Discard); err == nil {
 		t.Fatal("--dir-cpus overlapping --gen-cpus accepted")
 	}
+	o, err = ParseArgs(strings.Fields("--proto udp-new --udp-timeout 2"), io.Discard)
+	if err != nil || !o.UDP() || !o.Fresh() || o.UDPTimeout != 2*time.Second {
+		t.Fatalf("--proto udp-new --udp-timeout 2: %+v, %v", o, err)
+	}
+	if _, err := ParseArgs(strings.Fields("--udp-timeout -1"), io.Discard); err == nil {
+		t.Fatal("--udp-timeout -1 accepted")
+	}
 	o, err = ParseArgs([]string{"--rate", "max"}, io.Discard)
 	if err != nil || !o.RateSet || o.Rate != 0 {
 		t.Fatalf("--rate max: %+v, %v", o, err)

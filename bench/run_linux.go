@@ -101,6 +101,8 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 		r.ack = r.data
 	case ProtoSYN:
 		r.data = NewFrameSet(KindTCPSYN, 0, min(o.Flows, 4096), o.Size)
+	case ProtoUDPNew:
+		r.data = NewFrameSet(KindUDP, 0, min(o.Flows, 4096), o.Size)
 	}
 
 	res := &Results{Date: time.Now().UTC(), Machine: machine(), Mode: o.Mode, Proto: o.Proto,
@@ -145,7 +147,7 @@ func (r *runner) point(ctx context.Context, rate float64, busy bool) (Point, err
 		return Point{}, err
 	}
 	c0 := r.soakCounts()
-	res := r.gen.Run(ctx, genJob{frames: r.data.Frames, fresh: r.o.Proto == ProtoSYN, rate: rate, duration: r.o.Duration})
+	res := r.gen.Run(ctx, genJob{frames: r.data.Frames, fresh: r.o.Fresh(), rate: rate, duration: r.o.Duration})
 	c1 := r.soakCounts()
 	if res.err != nil {
 		return Point{}, fmt.Errorf("generator: %w", res.err)

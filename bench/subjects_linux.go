@@ -32,7 +32,7 @@ type subject interface {
 }
 
 func protoNum(o *Options) uint8 {
-	if o.Proto == ProtoUDP {
+	if o.UDP() {
 		return unix.IPPROTO_UDP
 	}
 	return unix.IPPROTO_TCP
@@ -114,7 +114,7 @@ func (g *govsSubject) Start(ctx context.Context) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	p := "-u"
-	if g.o.Proto != ProtoUDP {
+	if !g.o.UDP() {
 		p = "-t"
 	}
 	svc := fmt.Sprintf("%s:%d", VIP, VIPPort)
@@ -134,6 +134,9 @@ func (g *govsSubject) Start(ctx context.Context) error {
 		default:
 			cmds = append(cmds, []string{"-a", p, svc, "-r", rs.String(), "-g"})
 		}
+	}
+	if g.o.UDPTimeout > 0 {
+		cmds = append(cmds, []string{"--set", "0", "0", strconv.Itoa(int(g.o.UDPTimeout / time.Second))})
 	}
 	for _, c := range cmds {
 		if _, err := g.cli(ctx, c...); err != nil {

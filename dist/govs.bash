@@ -27,7 +27,7 @@ _govs_run_opts="-i --iface --socket --workers --max-conns --role --garp-count
     --garp-interval --tap --log-level --config --check --metrics --takeover --shed -h"
 _govs_realserver_opts="-i --iface --vip --tun --tun-name -h"
 _govs_bench_opts="--mode --proto --flows --size --rate --cost-rate --duration
-    --runs --workers --subjects --dir-cpus --gen-cpu --gen-cpus --steps --keep-going --json
+    --runs --workers --subjects --dir-cpus --gen-cpu --gen-cpus --udp-timeout --steps --keep-going --json
     --svg -h"
 
 # _govs_reply WORDS: COMPREPLY = the WORDS that start with $cur.
@@ -147,11 +147,11 @@ _govs() {
     bench)
         case $prev in
         --mode) _govs_reply "dr tun masq local" ;;
-        --proto) _govs_reply "udp tcp syn" ;;
+        --proto) _govs_reply "udp tcp syn udp-new" ;;
         --rate) _govs_reply "max" ;;
         --subjects) _govs_reply "govs nft-dnat kernel-fwd afpacket-bare" ;;
         --svg) _govs_files ;;
-        --flows | --size | --duration | --runs | --workers | --dir-cpus | --gen-cpu | --gen-cpus | --steps | --cost-rate) ;;
+        --flows | --size | --duration | --runs | --workers | --dir-cpus | --gen-cpu | --gen-cpus | --udp-timeout | --steps | --cost-rate) ;;
         *) _govs_reply "$_govs_bench_opts" ;;
         esac
         ;;

@@ -284,7 +284,7 @@ the director. Needs CAP_NET_ADMIN (and CAP_NET_RAW with --tun).
 Exit status: 0 after a clean stop, 1 on failure, 2 for a bad command line.
 `
 
-const topicBench = `Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tcp|syn]
+const topicBench = `Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tcp|syn|udp-new]
                   [--flows N] [--size BYTES] [--rate PPS|max] [--duration S]
                   [--runs N] [--workers N] [--subjects LIST] [--json]
                   [--svg FILE] [options]
@@ -292,8 +292,8 @@ const topicBench = `Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tc
 Measures packet rates in a lab of its own (generator -> director -> sink, in
 network namespaces, removed when it ends): govs and the alternatives in
 the same run, on the same cores, with the same traffic. Needs root.
-govs bench -h lists every option (--cost-rate, --dir-cpus, --gen-cpu,
---steps, --keep-going).
+govs bench -h lists every option (--cost-rate, --dir-cpus, --gen-cpus,
+--steps, --keep-going, --udp-timeout).
 
 Subjects (--subjects, comma-separated; default all)
   govs           the real daemon, configured through its CLI
@@ -302,11 +302,12 @@ Subjects (--subjects, comma-separated; default all)
   afpacket-bare  govs's AF_PACKET engine with the balancer bypassed: the
                  ceiling of govs's I/O
 
-Traffic (--proto): udp, tcp (established flows) or syn (every packet a new
-connection). Without --rate, each subject gets the zero-loss rate (highest
-offered rate with at least 99% delivered), the rate delivered under
-overload, and the director's CPU cost per forwarded packet; medians of
---runs rounds with min-max, and govs's ratio to each baseline. Each
+Traffic (--proto): udp, tcp (established flows), syn (every packet a new
+connection) or udp-new (every datagram from a new tuple; with --udp-timeout S
+the entries expire after S seconds). Without --rate, each subject gets the
+zero-loss rate (highest offered rate with at least 99% delivered), the rate
+delivered under overload, and the director's CPU cost per forwarded packet;
+medians of --runs rounds with min-max, and govs's ratio to each baseline. Each
 subject's output is checked, so one that forwards wrongly is reported
 failed, not fast.
 
@@ -326,7 +327,7 @@ GOVS_SOCKET
     GOVS_ARGS, the arguments of govs run under systemd (default "-i eth0"),
     and GOVS_SOCKET.
 /etc/systemd/system/govs.service   (dist/govs.service)
-    runs govs run with only CAP_NET_ADMIN and CAP_NET_RAW, Type=notify,
+    runs govs run with only CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF, Type=notify,
     restarts it on failure; systemctl reload runs govs reload.
 /usr/share/bash-completion/completions/govs   (dist/govs.bash)
     bash completion: subcommands, ipvsadm options, schedulers, interfaces,
