@@ -88,10 +88,10 @@ type Options struct {
 	// (`govs --set 0 0 S`): how long a UDP connection-table entry lives.
 	UDPTimeout time.Duration
 	Runs       int
-	Workers  int
-	Subjects []string
-	JSON     bool
-	SVG      string
+	Workers    int
+	Subjects   []string
+	JSON       bool
+	SVG        string
 
 	CostRate  float64 // offered rate of the cost figure; 0: derived from the zero-loss rates
 	Steps     int     // bisection steps of the zero-loss search
