@@ -57,7 +57,7 @@ func TestHelpTopicsContent(t *testing.T) {
 		t.Error("govs help ipvsadm does not list the schedulers")
 	}
 	for name, wants := range map[string][]string{
-		"run":        {"--iface", "--socket", "--workers", "--max-conns", "--role", "--garp-count", "--garp-interval", "--log-level", "GOVS_SOCKET", "/run/govs.sock"},
+		"run":        {"--iface", "--socket", "--workers", "--max-conns", "--role", "--garp-count", "--garp-interval", "--log-level", "--shed", "GOVS_SOCKET", "/run/govs.sock"},
 		"realserver": {"--vip", "--tun", "--tun-name", "arp_ignore"},
 		"files":      {"GOVS_SOCKET", "/run/govs.sock", "/etc/default/govs", "govs.service"},
 	} {

@@ -1,0 +1,34 @@
+package director
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := func(string) string { return "" }
+	c, err := ParseFlags(strings.Fields("-i eth0 -i eth1 --workers 2"), env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Ifaces) != 2 || c.Workers != 2 || c.Shed != "xdp" || c.Role != RoleMaster || c.MaxConns != 1<<20 {
+		t.Fatalf("got %+v", c)
+	}
+	if c, err := ParseFlags(strings.Fields("-i eth0 --shed off"), env, io.Discard); err != nil || c.Shed != "off" {
+		t.Fatalf("--shed off: %+v, %v", c, err)
+	}
+	for _, bad := range []struct{ args, want string }{
+		{"", "at least one -i"},
+		{"-i eth0 --shed tc", `--shed "tc"`},
+		{"-i eth0 --workers 0", "--workers 0"},
+		{"-i eth0 -i eth0", "given twice"},
+		{"-i eth0 --role primary", `--role "primary"`},
+		{"-i eth0 extra", `unexpected argument "extra"`},
+	} {
+		_, err := ParseFlags(strings.Fields(bad.args), env, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: error %v, want one saying %q", bad.args, err, bad.want)
+		}
+	}
+}
