@@ -160,11 +160,7 @@ func bareMain(ctx context.Context, proto uint8, workers int, cpus []int, stdout 
 	}
 	// XDP load shedding, as the director does it (director.Serve).
 	var shed *xdpshed.Shedder
-	if tuning.Shed != "off" {
-		idx := []int{in.Index, out.Index}
-		if tuning.ShedIfaces > 0 && tuning.ShedIfaces < len(idx) {
-			idx = idx[:tuning.ShedIfaces]
-		}
+	if idx := tuning.ShedIfindexes([]int{in.Index, out.Index}); len(idx) > 0 {
 		if shed, err = xdpshed.OpenMode(idx, tuning.ShedMode); err != nil {
 			return fmt.Errorf("XDP load shedding: %w", err)
 		}

@@ -203,11 +203,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	d.res = res
 	cleanups = append(cleanups, func() { res.Close() })
 
-	if cfg.Shed != "off" && d.io.Shed != "off" {
-		idx := ifindexes
-		if d.io.ShedIfaces > 0 && d.io.ShedIfaces < len(idx) {
-			idx = idx[:d.io.ShedIfaces]
-		}
+	if idx := d.io.ShedIfindexes(ifindexes); cfg.Shed != "off" && len(idx) > 0 {
 		if sh, err := xdpshed.OpenMode(idx, d.io.ShedMode); err != nil {
 			log.Warn("XDP load shedding off: under overload the kernel will drop at the capture rings instead", "err", err)
 		} else {

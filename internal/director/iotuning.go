@@ -168,6 +168,19 @@ func (t IOTuning) SendConfig() afpacket.Config {
 	return c
 }
 
+// ShedIfindexes returns the interfaces of all to attach the XDP
+// load-shedding program to: none with shed=off, the first ShedIfaces when
+// that is set, else all.
+func (t IOTuning) ShedIfindexes(all []int) []int {
+	switch {
+	case t.Shed == "off":
+		return nil
+	case t.ShedIfaces > 0 && t.ShedIfaces < len(all):
+		return all[:t.ShedIfaces]
+	}
+	return all
+}
+
 // SendBatchFrames is the number of frames a worker queues per interface
 // before sending.
 func (t IOTuning) SendBatchFrames() int {

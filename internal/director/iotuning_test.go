@@ -1,6 +1,7 @@
 package director
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/govs-lb/govs/internal/afpacket"
@@ -64,5 +65,27 @@ func TestIOTuningConfigs(t *testing.T) {
 	}
 	if zero.SendBatchFrames() != afpacket.MaxBatch || (IOTuning{SendBatch: 256}).SendBatchFrames() != 256 {
 		t.Error("SendBatchFrames")
+	}
+}
+
+func TestShedIfindexes(t *testing.T) {
+	all := []int{2, 3, 4}
+	for _, c := range []struct {
+		tuning string
+		want   []int
+	}{
+		{"", []int{2, 3, 4}},
+		{"shed=on", []int{2, 3, 4}},
+		{"shed=off", nil},
+		{"shed-ifaces=1", []int{2}},
+		{"shed-ifaces=9", []int{2, 3, 4}},
+	} {
+		tu, err := ParseIOTuning(c.tuning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tu.ShedIfindexes(all); !slices.Equal(got, c.want) {
+			t.Errorf("%q: %v, want %v", c.tuning, got, c.want)
+		}
 	}
 }

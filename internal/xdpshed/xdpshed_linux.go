@@ -113,7 +113,7 @@ func (s *Shedder) attach(idx int, want string) (*iface, error) {
 		ifc.close()
 		return nil, err
 	}
-	ifc.progID, _ = progID(ifc.progFD)
+	ifc.progID, _, _ = progInfo(ifc.progFD)
 	for _, m := range []struct {
 		mode string
 		flag int
@@ -240,24 +240,6 @@ func detach(link netlink.Link, attachMode uint32) error {
 	return netlink.LinkSetXdpFdWithFlags(link, -1, flag)
 }
 
-// RemoveStale detaches a govs_shed program from the named interfaces, if
-// one is there (a govs that was killed before it could clean up).
-func RemoveStale(ifindexes []int) error {
-	var errs []error
-	for _, idx := range ifindexes {
-		link, err := netlink.LinkByIndex(idx)
-		if err != nil {
-			continue
-		}
-		if x := link.Attrs().Xdp; x != nil && x.Attached {
-			if pn, _ := progName(x.ProgId); pn == ProgName {
-				errs = append(errs, detach(link, x.AttachMode))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // The bpf(2) calls. Attributes are laid out as in union bpf_attr; the
 // kernel zero-extends a shorter attr.
 
@@ -373,11 +355,6 @@ func progInfo(fd int) (uint32, string, error) {
 		name = name[:i]
 	}
 	return id, name, nil
-}
-
-func progID(fd int) (uint32, error) {
-	id, _, err := progInfo(fd)
-	return id, err
 }
 
 // progName returns the name of the loaded program with this id.

@@ -13,9 +13,6 @@ type Shedder struct{}
 // Open returns ErrNotImplemented.
 func Open(ifindexes []int) (*Shedder, error) { return nil, ErrNotImplemented }
 
-// RemoveStale does nothing.
-func RemoveStale(ifindexes []int) error { return nil }
-
 // Gate returns nil.
 func (s *Shedder) Gate(ifindex int) *Gate { return nil }
 
