@@ -22,8 +22,6 @@ var (
 const (
 	DefaultMaxConns = 1 << 20
 	DefaultShards   = 64
-	// MaxWeight is ipvsadm's largest weight.
-	MaxWeight = 65535
 	// maxIDs bounds service and realserver ids (the per-worker counter arrays).
 	maxIDs = 1 << 16
 )
@@ -70,8 +68,9 @@ func (k ServiceKey) String() string {
 // ServiceConfig is a virtual service's configuration (ipvsadm -A / -E).
 type ServiceConfig struct {
 	ServiceKey
-	// Scheduler is the IPVS scheduler name; "" means "wlc" as in ipvsadm.
-	Scheduler  string
+	// Scheduler is the IPVS scheduler; "" means DefaultScheduler (wlc), as
+	// in ipvsadm.
+	Scheduler  SchedName
 	SchedFlags SchedFlags
 	// Persistent is ipvsadm -p; Timeout is its value (0: 360 s, whole
 	// seconds, rounded up).
@@ -278,7 +277,7 @@ func normService(cfg ServiceConfig) (ServiceConfig, uint64, uint32, Scheduler, e
 		return cfg, 0, 0, nil, fmt.Errorf("service %s: port zero is only supported for persistent services: %w", k, ErrInvalid)
 	}
 	if cfg.Scheduler == "" {
-		cfg.Scheduler = "wlc"
+		cfg.Scheduler = DefaultScheduler
 	}
 	if cfg.Timeout < 0 {
 		return cfg, 0, 0, nil, fmt.Errorf("service %s: negative persistence timeout %v: %w", k, cfg.Timeout, ErrInvalid)

@@ -5,26 +5,6 @@ import (
 	"sync/atomic"
 )
 
-// Proto is an IP protocol number of a virtual service (IPPROTO_TCP, IPPROTO_UDP).
-type Proto uint8
-
-// Protocols a virtual service can have.
-const (
-	TCP Proto = 6
-	UDP Proto = 17
-)
-
-// Method is a realserver's packet-forwarding method (IPVS's IP_VS_CONN_F_FWD_MASK).
-type Method uint8
-
-// Forwarding methods, in ipvsadm's vocabulary.
-const (
-	MethodDR    Method = iota // -g, "Route": rewrite MACs only
-	MethodTun                 // -i, "Tunnel": IPIP encapsulation
-	MethodMasq                // -m, "Masq": NAT both directions
-	MethodLocal               // LocalNode: address local to the director, packet unmodified into the tap
-)
-
 // Flow is the 5-tuple of a packet as the balancer sees it: IPv4 only, integers
 // and arrays so that it never holds a pointer.
 type Flow struct {
@@ -82,7 +62,7 @@ func (d *Dest) PersistConns() int { return int(d.persist.Load()) }
 // realserver can take the connection (all quiesced, overloaded or none).
 // Schedule must not allocate.
 type Scheduler interface {
-	Name() string
+	Name() SchedName
 	Update(dests []*Dest)
 	Schedule(f *Flow) *Dest
 }

@@ -77,7 +77,7 @@ func TestConcurrentConfigAndTraffic(t *testing.T) {
 			k := keys[r.IntN(len(keys))]
 			switch r.IntN(40) {
 			case 0:
-				_ = b.AddService(ServiceConfig{ServiceKey: k, Scheduler: []string{"rr", "wlc", "sh"}[r.IntN(3)], Persistent: k.Port == 0 || r.IntN(2) == 0})
+				_ = b.AddService(ServiceConfig{ServiceKey: k, Scheduler: []SchedName{SchedRR, SchedWLC, SchedSH}[r.IntN(3)], Persistent: k.Port == 0 || r.IntN(2) == 0})
 			case 1:
 				_ = b.DelService(k)
 			case 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16:

@@ -7,7 +7,7 @@ type lcSched struct{ l schedDestList }
 
 func newLC() *lcSched { return &lcSched{} }
 
-func (s *lcSched) Name() string { return "lc" }
+func (s *lcSched) Name() SchedName { return SchedLC }
 
 func (s *lcSched) Update(dests []*Dest) { s.l.store(dests) }
 

@@ -51,7 +51,7 @@ func newMH(flags SchedFlags) *mhSched {
 	return s
 }
 
-func (s *mhSched) Name() string { return "mh" }
+func (s *mhSched) Name() SchedName { return SchedMH }
 
 // mhHash is ip_vs_mh_hashkey for IPv4: addr and port in host order.
 func mhHash(addr uint32, port uint16, key uint64, offset uint32) uint32 {

@@ -7,7 +7,7 @@ type nqSched struct{ l schedDestList }
 
 func newNQ() *nqSched { return &nqSched{} }
 
-func (s *nqSched) Name() string { return "nq" }
+func (s *nqSched) Name() SchedName { return SchedNQ }
 
 func (s *nqSched) Update(dests []*Dest) { s.l.store(dests) }
 

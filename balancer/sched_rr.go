@@ -34,7 +34,7 @@ type rrSched struct {
 
 func newRR() *rrSched { return &rrSched{cursor: -1} }
 
-func (s *rrSched) Name() string { return "rr" }
+func (s *rrSched) Name() SchedName { return SchedRR }
 
 // Update installs a new list. As ip_vs_rr_del_dest does, a cursor on a
 // realserver that is gone moves back to the nearest earlier realserver that

@@ -6,7 +6,7 @@ type sedSched struct{ l schedDestList }
 
 func newSED() *sedSched { return &sedSched{} }
 
-func (s *sedSched) Name() string { return "sed" }
+func (s *sedSched) Name() SchedName { return SchedSED }
 
 func (s *sedSched) Update(dests []*Dest) { s.l.store(dests) }
 

@@ -38,7 +38,7 @@ func newSH(flags SchedFlags) *shSched {
 	return s
 }
 
-func (s *shSched) Name() string { return "sh" }
+func (s *shSched) Name() SchedName { return SchedSH }
 
 // Update is ip_vs_sh_reassign, reading each weight once.
 func (s *shSched) Update(dests []*Dest) {

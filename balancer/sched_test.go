@@ -28,11 +28,11 @@ func schedSetConns(d *Dest, active, inactive int) {
 // schedNew builds a scheduler by name and installs dests.
 func schedNew(t testing.TB, name string, flags SchedFlags, dests []*Dest) Scheduler {
 	t.Helper()
-	s, err := NewSchedulerFlags(name, flags)
+	s, err := NewSchedulerFlags(SchedName(name), flags)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name() != name {
+	if s.Name() != SchedName(name) {
 		t.Fatalf("Name() = %q, want %q", s.Name(), name)
 	}
 	s.Update(dests)
@@ -76,8 +76,8 @@ func TestSchedNames(t *testing.T) {
 		t.Fatal("SchedulerNames returned its internal array")
 	}
 	for _, n := range want {
-		s, err := NewScheduler(n)
-		if err != nil || s.Name() != n {
+		s, err := NewScheduler(SchedName(n))
+		if err != nil || s.Name() != SchedName(n) {
 			t.Errorf("NewScheduler(%q) = %v, %v", n, s, err)
 		}
 		// An empty scheduler refuses every connection.
@@ -86,7 +86,7 @@ func TestSchedNames(t *testing.T) {
 		}
 	}
 	_, err := NewScheduler("foo")
-	const msg = `unknown scheduler "foo" (want one of rr, wrr, lc, wlc, sed, nq, sh, mh)`
+	const msg = `unknown scheduler "foo" (govs has rr, wrr, lc, wlc, sed, nq, sh, mh)`
 	if err == nil || err.Error() != msg {
 		t.Fatalf("NewScheduler(foo) error = %v, want %s", err, msg)
 	}
@@ -94,35 +94,51 @@ func TestSchedNames(t *testing.T) {
 
 func TestSchedFlagsParse(t *testing.T) {
 	tests := []struct {
-		sched, in string
-		want      SchedFlags
-		wantErr   bool
-		format    string
+		sched   SchedName
+		in      string
+		want    SchedFlags
+		wantErr string
+		format  string
 	}{
-		{"sh", "", 0, false, ""},
-		{"sh", "sh-port", SchedPort, false, "sh-port"},
-		{"sh", "sh-fallback,sh-port", SchedFallback | SchedPort, false, "sh-fallback,sh-port"},
-		{"mh", "mh-fallback", SchedFallback, false, "mh-fallback"},
-		{"mh", "flag-1,flag-2", SchedFlag1 | SchedFlag2, false, "mh-fallback,mh-port"},
-		{"wrr", "flag-3", SchedFlag3, false, "flag-3"},
-		{"rr", "flag-1,flag-2", SchedFlag1 | SchedFlag2, false, "flag-1,flag-2"},
-		{"mh", "sh-port", 0, true, ""},
-		{"rr", "sh-fallback", 0, true, ""},
-		{"sh", "sh-bogus", 0, true, ""},
-		{"sh", "sh-port,", 0, true, ""},
+		{"sh", "", 0, "", ""},
+		{"sh", "sh-port", SchedPort, "", "sh-port"},
+		{"sh", "sh-fallback,sh-port", SchedFallback | SchedPort, "", "sh-fallback,sh-port"},
+		{"mh", "mh-fallback", SchedFallback, "", "mh-fallback"},
+		{"mh", "flag-1,flag-2", SchedFlag1 | SchedFlag2, "", "mh-fallback,mh-port"},
+		{"wrr", "flag-3", SchedFlag3, "", "flag-3"},
+		{"rr", "flag-1,flag-2", SchedFlag1 | SchedFlag2, "", "flag-1,flag-2"},
+		{"mh", "sh-port", 0, "incompatible scheduler flag `sh-port'", ""},
+		{"rr", "sh-fallback", 0, "incompatible scheduler flag `sh-fallback'", ""},
+		{"sh", "sh-bogus", 0, "invalid scheduler flag `sh-bogus'", ""},
+		{"sh", "sh-port,", 0, "invalid scheduler flag `'", ""},
 	}
 	for _, tt := range tests {
-		got, err := ParseSchedFlags(tt.sched, tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("ParseSchedFlags(%q, %q) = %v, %v; want %v, err %v", tt.sched, tt.in, got, err, tt.want, tt.wantErr)
+		got, err := ParseSchedFlags(tt.sched, schedFlagList(tt.in))
+		if errText(err) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseSchedFlags(%q, %q) = %v, %v; want %v, %q", tt.sched, tt.in, got, err, tt.want, tt.wantErr)
 			continue
 		}
-		if !tt.wantErr {
-			if f := FormatSchedFlags(tt.sched, got); f != tt.format {
+		if err == nil {
+			if f := strings.Join(FormatSchedFlags(tt.sched, got), ","); f != tt.format {
 				t.Errorf("FormatSchedFlags(%q, %v) = %q, want %q", tt.sched, got, f, tt.format)
 			}
 		}
 	}
+}
+
+// schedFlagList splits ipvsadm's -b argument into words; "" is none.
+func schedFlagList(list string) []string {
+	if list == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // TestSchedNoAllocs holds every scheduler to the contract of the Scheduler
@@ -218,12 +234,12 @@ func FuzzSchedFlags(f *testing.F) {
 		f.Add("mh", s)
 	}
 	f.Fuzz(func(t *testing.T, sched, list string) {
-		flags, err := ParseSchedFlags(sched, list)
+		flags, err := ParseSchedFlags(SchedName(sched), schedFlagList(list))
 		if err != nil {
 			return
 		}
-		out := FormatSchedFlags(sched, flags)
-		again, err := ParseSchedFlags(sched, out)
+		out := FormatSchedFlags(SchedName(sched), flags)
+		again, err := ParseSchedFlags(SchedName(sched), out)
 		if err != nil || again != flags {
 			t.Fatalf("%q -> %v -> %q -> %v, %v", list, flags, out, again, err)
 		}

@@ -9,7 +9,7 @@ type wlcSched struct{ l schedDestList }
 
 func newWLC() *wlcSched { return &wlcSched{} }
 
-func (s *wlcSched) Name() string { return "wlc" }
+func (s *wlcSched) Name() SchedName { return SchedWLC }
 
 func (s *wlcSched) Update(dests []*Dest) { s.l.store(dests) }
 

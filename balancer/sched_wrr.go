@@ -18,7 +18,7 @@ type wrrSched struct {
 
 func newWRR() *wrrSched { return &wrrSched{cl: -1, di: 1} }
 
-func (s *wrrSched) Name() string { return "wrr" }
+func (s *wrrSched) Name() SchedName { return SchedWRR }
 
 // Update is ip_vs_wrr_dest_changed: the cursor goes back to the list head,
 // di and mw are recomputed, and cw is clamped to the new mw (or rounded to

@@ -211,6 +211,19 @@ func (a *App) list(ctx context.Context, c *control.Client, cmd Command, out io.W
 	return nil
 }
 
+// restoreOps are the commands that -R accepts and the restore step of each.
+var restoreOps = map[Kind]control.OpKind{
+	CmdAdd:      control.OpAddService,
+	CmdEdit:     control.OpEditService,
+	CmdDel:      control.OpDelService,
+	CmdAddDest:  control.OpAddDest,
+	CmdEditDest: control.OpEditDest,
+	CmdDelDest:  control.OpDelDest,
+	CmdFlush:    control.OpClear,
+	CmdZero:     control.OpZero,
+	CmdSet:      control.OpSetTimeouts,
+}
+
 // ParseRestore reads ipvsadm -R input: one ipvsadm command line per line,
 // with or without a leading "ipvsadm" (or "govs"), blank lines and
 // "#" comments skipped. Only commands that change the table (-A -E -D -a
@@ -234,29 +247,11 @@ func ParseRestore(r io.Reader) ([]control.Op, []int, error) {
 		if err != nil {
 			return nil, nil, usagef("line %d: %v", n, err)
 		}
-		op := control.Op{Service: cmd.Service, Dest: cmd.Dest, Timeouts: cmd.Timeouts}
-		switch cmd.Kind {
-		case CmdAdd:
-			op.Kind = control.OpAddService
-		case CmdEdit:
-			op.Kind = control.OpEditService
-		case CmdDel:
-			op.Kind = control.OpDelService
-		case CmdAddDest:
-			op.Kind = control.OpAddDest
-		case CmdEditDest:
-			op.Kind = control.OpEditDest
-		case CmdDelDest:
-			op.Kind = control.OpDelDest
-		case CmdFlush:
-			op.Kind = control.OpClear
-		case CmdZero:
-			op.Kind = control.OpZero
-		case CmdSet:
-			op.Kind = control.OpSetTimeouts
-		default:
+		kind, ok := restoreOps[cmd.Kind]
+		if !ok {
 			return nil, nil, usagef("line %d: the '%v' command cannot be restored", n, cmd.Kind)
 		}
+		op := control.Op{Kind: kind, Service: cmd.Service, Dest: cmd.Dest, Timeouts: cmd.Timeouts}
 		if cmd.Socket != "" {
 			return nil, nil, usagef("line %d: --socket is not allowed in restore input", n)
 		}

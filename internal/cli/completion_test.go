@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/balancer"
 )
 
 // dist/govs.bash, run by bash as completion would run it: COMP_WORDS and
@@ -71,15 +71,15 @@ printf '%s\n' "${COMPREPLY[@]}"`
 
 func TestCompletionSchedulers(t *testing.T) {
 	// The check the brief names: COMP_WORDS=(govs -s ""); COMP_CWORD=2.
-	if got := complete(t, "", "govs", "-s", ""); !slices.Equal(got, control.Schedulers) {
-		t.Errorf("govs -s <TAB> = %q, want %q", got, control.Schedulers)
+	if got := complete(t, "", "govs", "-s", ""); !slices.Equal(got, balancer.SchedulerNames()) {
+		t.Errorf("govs -s <TAB> = %q, want %q", got, balancer.SchedulerNames())
 	}
 	if got := complete(t, "", "govs", "-A", "-t", "198.51.100.1:80", "--scheduler", "w"); !slices.Equal(got, []string{"wrr", "wlc"}) {
 		t.Errorf("--scheduler w<TAB> = %q, want [wrr wlc]", got)
 	}
 	// --scheduler=<TAB>: bash splits at "=".
-	if got := complete(t, "", "govs", "--scheduler", "=", ""); !slices.Equal(got, control.Schedulers) {
-		t.Errorf("--scheduler=<TAB> = %q, want %q", got, control.Schedulers)
+	if got := complete(t, "", "govs", "--scheduler", "=", ""); !slices.Equal(got, balancer.SchedulerNames()) {
+		t.Errorf("--scheduler=<TAB> = %q, want %q", got, balancer.SchedulerNames())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
 )
 
@@ -15,50 +16,6 @@ import (
 // difference: ipvsadm without -n prints host and service names
 // (gethostbyaddr, getservbyport); govs always prints numbers, in the same
 // columns, so that -L and -Ln print the same.
-
-func protoName(p control.Protocol) string {
-	switch p {
-	case control.TCP:
-		return "TCP"
-	case control.UDP:
-		return "UDP"
-	}
-	return "?"
-}
-
-func protoSwitch(p control.Protocol) string {
-	switch p {
-	case control.TCP:
-		return "-t"
-	case control.UDP:
-		return "-u"
-	}
-	return "--xxx-service"
-}
-
-func fwdName(m control.Method) string {
-	switch m {
-	case control.MethodMasq:
-		return "Masq"
-	case control.MethodLocal:
-		return "Local"
-	case control.MethodTun:
-		return "Tunnel"
-	case control.MethodDR:
-		return "Route"
-	}
-	return ""
-}
-
-func fwdSwitch(m control.Method) string {
-	switch m {
-	case control.MethodMasq:
-		return "-m"
-	case control.MethodTun:
-		return "-i"
-	}
-	return "-g" // DR and Local
-}
 
 func addrPort(a netip.Addr, port uint16) string {
 	return fmt.Sprintf("%s:%d", a, port)
@@ -116,14 +73,26 @@ func printTitle(w io.Writer, f Format) {
 // schedFlags is ipvsadm's print_sched_flags: the flags joined by commas.
 func schedFlags(s control.ServiceSpec) string { return strings.Join(s.SchedFlags, ",") }
 
+// printPersistence writes a persistent service's timeout and, unless it is
+// the default, its netmask, after the words for them: "-p", "-M" in a rule,
+// "persistent", "mask" in a listing.
+func printPersistence(w io.Writer, s control.ServiceSpec, timeout, mask string) {
+	if s.Persistent {
+		fmt.Fprintf(w, " %s %d", timeout, s.Timeout)
+		if s.Netmask != "" && s.Netmask != control.DefaultNetmask {
+			fmt.Fprintf(w, " %s %s", mask, s.Netmask)
+		}
+	}
+}
+
 // printService is ipvsadm's print_service_entry.
 func printService(w io.Writer, s control.ServiceStatus, f Format) {
 	vname := addrPort(s.Addr, s.Port)
 	var svcName string
 	if f&FmtRule != 0 {
-		svcName = protoSwitch(s.Protocol) + " " + vname
+		svcName = s.Protocol.Flag() + " " + vname
 	} else {
-		svcName = fmt.Sprintf("%-4s %s", protoName(s.Protocol), vname)
+		svcName = fmt.Sprintf("%-4s %s", s.Protocol.String(), vname)
 		if len(svcName) > 33 {
 			svcName = svcName[:33]
 		}
@@ -131,12 +100,7 @@ func printService(w io.Writer, s control.ServiceStatus, f Format) {
 	switch {
 	case f&FmtRule != 0:
 		fmt.Fprintf(w, "-A %s -s %s", svcName, s.Scheduler)
-		if s.Persistent {
-			fmt.Fprintf(w, " -p %d", s.Timeout)
-			if s.Netmask != "" && s.Netmask != control.DefaultNetmask {
-				fmt.Fprintf(w, " -M %s", s.Netmask)
-			}
-		}
+		printPersistence(w, s.ServiceSpec, "-p", "-M")
 		if s.OnePacket {
 			fmt.Fprint(w, " -o")
 		}
@@ -158,12 +122,7 @@ func printService(w io.Writer, s control.ServiceStatus, f Format) {
 		if len(s.SchedFlags) > 0 {
 			fmt.Fprintf(w, " (%s)", schedFlags(s.ServiceSpec))
 		}
-		if s.Persistent {
-			fmt.Fprintf(w, " persistent %d", s.Timeout)
-			if s.Netmask != "" && s.Netmask != control.DefaultNetmask {
-				fmt.Fprintf(w, " mask %s", s.Netmask)
-			}
-		}
+		printPersistence(w, s.ServiceSpec, "persistent", "mask")
 		if s.OnePacket {
 			fmt.Fprint(w, " ops")
 		}
@@ -177,10 +136,10 @@ func printService(w io.Writer, s control.ServiceStatus, f Format) {
 		}
 		switch {
 		case f&FmtRule != 0:
-			if d.Method == control.MethodTun {
-				fmt.Fprintf(w, "-a %s -r %s %s -w %d --tun-type ipip\n", svcName, dname, fwdSwitch(d.Method), d.Weight)
+			if d.Method == balancer.MethodTun {
+				fmt.Fprintf(w, "-a %s -r %s %s -w %d --tun-type ipip\n", svcName, dname, d.Method.Flag(), d.Weight)
 			} else {
-				fmt.Fprintf(w, "-a %s -r %s %s -w %d\n", svcName, dname, fwdSwitch(d.Method), d.Weight)
+				fmt.Fprintf(w, "-a %s -r %s %s -w %d\n", svcName, dname, d.Method.Flag(), d.Weight)
 			}
 		case f&FmtStats != 0:
 			fmt.Fprintf(w, "  -> %-28s", dname)
@@ -201,13 +160,13 @@ func printService(w io.Writer, s control.ServiceStatus, f Format) {
 				d.Weight, d.PersistConns, d.ActiveConns, d.InactConns)
 		case f&FmtTunInfo != 0:
 			ti := "n/a"
-			if d.Method == control.MethodTun {
+			if d.Method == balancer.MethodTun {
 				ti = "ipip"
 			}
-			fmt.Fprintf(w, "  -> %-28s %-7s %-13s %-6d %-10d %-10d\n", dname, fwdName(d.Method), ti,
+			fmt.Fprintf(w, "  -> %-28s %-7s %-13s %-6d %-10d %-10d\n", dname, d.Method.String(), ti,
 				d.Weight, d.ActiveConns, d.InactConns)
 		default:
-			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, fwdName(d.Method),
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, d.Method.String(),
 				d.Weight, d.ActiveConns, d.InactConns)
 		}
 	}
@@ -241,7 +200,7 @@ func printConns(w io.Writer, conns []control.ConnStatus, f Format) {
 	}
 	for _, c := range conns {
 		expire := fmt.Sprintf("%02d:%02d", c.Expires/60, c.Expires%60)
-		fmt.Fprintf(w, "%-3s %-6s %-11s %-18s %-18s %s\n", protoName(c.Protocol), expire, c.State,
+		fmt.Fprintf(w, "%-3s %-6s %-11s %-18s %-18s %s\n", c.Protocol.String(), expire, c.State,
 			c.Client, c.Virtual, c.Dest)
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
 )
 
@@ -322,14 +322,14 @@ func Parse(args []string) (Command, error) {
 	var (
 		seen     [numOpts]bool
 		svcArg   string
-		svcProto control.Protocol
+		svcProto balancer.Proto
 		destArg  string
-		method   = control.MethodDR
+		method   = balancer.MethodDR
 		persist  string
 		hasPers  bool
 		flagsArg string
 	)
-	c.Dest.Weight = control.DefaultWeight
+	c.Dest.Weight = balancer.DefaultWeight
 	c.Service.Netmask = control.DefaultNetmask
 	for _, t := range toks {
 		o := t.o
@@ -364,9 +364,10 @@ func Parse(args []string) (Command, error) {
 		seen[o.opt] = true
 		switch o.opt {
 		case optService:
-			svcArg, svcProto = t.val, control.Protocol(o.tag)
+			svcArg = t.val
+			svcProto, _ = balancer.ParseProto(o.tag)
 		case optScheduler:
-			c.Service.Scheduler = t.val
+			c.Service.Scheduler = balancer.SchedName(t.val)
 		case optPersistent:
 			persist, hasPers = t.val, t.hasVal
 		case optNetmask:
@@ -378,47 +379,20 @@ func Parse(args []string) (Command, error) {
 		case optServer:
 			destArg = t.val
 		case optForward:
-			method = map[string]control.Method{"g": control.MethodDR, "i": control.MethodTun, "m": control.MethodMasq}[o.tag]
-		case optWeight:
-			n, ok := number(t.val, 0, control.MaxWeight)
+			method, _ = balancer.MethodOfFlag("-" + o.tag)
+		case optWeight, optUThreshold, optLThreshold:
+			n := numberOpts[o.opt]
+			v, ok := number(t.val, 0, n.max)
 			if !ok {
-				return c, usagef("illegal weight specified")
+				return c, usagef("illegal %s specified", n.name)
 			}
-			c.Dest.Weight = n
-		case optUThreshold:
-			n, ok := number(t.val, 0, 1<<31-1)
-			if !ok {
-				return c, usagef("illegal u_threshold specified")
-			}
-			c.Dest.UThreshold = n
-		case optLThreshold:
-			n, ok := number(t.val, 0, 1<<31-1)
-			if !ok {
-				return c, usagef("illegal l_threshold specified")
-			}
-			c.Dest.LThreshold = n
-		case optNumeric:
-			c.Format |= FmtNumeric
+			*n.dst(&c.Dest) = v
+		case optNumeric, optStats, optRate, optThresholds, optPersistentConn, optNoSort, optExact, optTunInfo, optJSON:
+			c.Format |= formatOpts[o.opt]
 		case optConnection:
 			c.Conns = true
 		case optTimeout:
 			c.Timeout = true
-		case optStats:
-			c.Format |= FmtStats
-		case optRate:
-			c.Format |= FmtRate
-		case optThresholds:
-			c.Format |= FmtThresholds
-		case optPersistentConn:
-			c.Format |= FmtPersistentConn
-		case optNoSort:
-			c.Format |= FmtNoSort
-		case optExact:
-			c.Format |= FmtExact
-		case optTunInfo:
-			c.Format |= FmtTunInfo
-		case optJSON:
-			c.Format |= FmtJSON
 		case optOps:
 			c.Service.OnePacket = true
 		case optSchedFlags:
@@ -516,28 +490,28 @@ func Parse(args []string) (Command, error) {
 		if c.Service.Port == 0 && !c.Service.Persistent {
 			return c, usagef("Zero port specified for non-persistent service")
 		}
-		if c.Service.OnePacket && c.Service.Protocol != control.UDP {
+		if c.Service.OnePacket && c.Service.Protocol != balancer.UDP {
 			return c, usagef("One-Packet Scheduling is only for UDP virtual services")
 		}
 		if c.Service.Scheduler == "" {
-			c.Service.Scheduler = control.DefaultScheduler
+			c.Service.Scheduler = balancer.DefaultScheduler
 		}
-		if !slices.Contains(control.Schedulers, c.Service.Scheduler) {
-			return c, usagef("unknown scheduler '%s' (govs has %s)", c.Service.Scheduler, strings.Join(control.Schedulers, ", "))
+		if !c.Service.Scheduler.Known() {
+			return c, usagef("unknown scheduler '%s' (govs has %s)", c.Service.Scheduler, balancer.SchedulerList())
 		}
 		if flagsArg != "" {
 			c.Service.SchedFlags = strings.Split(flagsArg, ",")
-			if err := control.CheckSchedFlags(c.Service.Scheduler, c.Service.SchedFlags); err != nil {
+			if _, err := balancer.ParseSchedFlags(c.Service.Scheduler, c.Service.SchedFlags); err != nil {
 				return c, usagef("%v", err)
 			}
 		}
 	case CmdAddDest, CmdEditDest:
 		c.Dest.Method = method
 		// DR and tunnelling cannot change the port: IPVS forces it to the service's.
-		if method == control.MethodDR || method == control.MethodTun {
+		if method == balancer.MethodDR || method == balancer.MethodTun {
 			c.Dest.Port = c.Service.Port
 		}
-		if seen[optTunType] && method != control.MethodTun {
+		if seen[optTunType] && method != balancer.MethodTun {
 			return c, usagef("Tunnel options conflict with forward method")
 		}
 	case CmdDelDest:
@@ -559,6 +533,25 @@ func Parse(args []string) (Command, error) {
 	return c, nil
 }
 
+// formatOpts are the options that only set a Format flag.
+var formatOpts = map[opt]Format{
+	optNumeric: FmtNumeric, optStats: FmtStats, optRate: FmtRate, optThresholds: FmtThresholds,
+	optPersistentConn: FmtPersistentConn, optNoSort: FmtNoSort, optExact: FmtExact,
+	optTunInfo: FmtTunInfo, optJSON: FmtJSON,
+}
+
+// numberOpts are the options that take a whole number: ipvsadm's name of
+// it in the error, its largest value, and where it goes.
+var numberOpts = map[opt]struct {
+	name string
+	max  int
+	dst  func(*control.DestSpec) *int
+}{
+	optWeight:     {"weight", balancer.MaxWeight, func(d *control.DestSpec) *int { return &d.Weight }},
+	optUThreshold: {"u_threshold", 1<<31 - 1, func(d *control.DestSpec) *int { return &d.UThreshold }},
+	optLThreshold: {"l_threshold", 1<<31 - 1, func(d *control.DestSpec) *int { return &d.LThreshold }},
+}
+
 // number is ipvsadm's string_to_number: a whole decimal word in [min, max].
 func number(s string, min, max int) (int, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -573,7 +566,7 @@ var errAddr = errors.New("bad address")
 // parseAddrPort is ipvsadm's parse_service for IPv4: "addr" or
 // "addr:port", the port a number (0..65535) or a service name of proto.
 // govs takes IPv4 literals only, not host names.
-func parseAddrPort(s string, proto control.Protocol) (netip.Addr, uint16, bool, error) {
+func parseAddrPort(s string, proto balancer.Proto) (netip.Addr, uint16, bool, error) {
 	host, port, hasPort := strings.Cut(s, ":")
 	if hasPort && strings.Contains(port, ":") {
 		return netip.Addr{}, 0, false, errAddr
@@ -588,10 +581,10 @@ func parseAddrPort(s string, proto control.Protocol) (netip.Addr, uint16, bool, 
 	if n, ok := number(port, 0, 65535); ok {
 		return a, uint16(n), true, nil
 	}
-	if port == "" || proto == "" || strings.IndexFunc(port, func(r rune) bool { return r < '0' || r > '9' }) < 0 {
+	if port == "" || proto.Name() == "" || strings.IndexFunc(port, func(r rune) bool { return r < '0' || r > '9' }) < 0 {
 		return netip.Addr{}, 0, false, errAddr
 	}
-	n, err := net.LookupPort(string(proto), port)
+	n, err := net.LookupPort(proto.Name(), port)
 	if err != nil {
 		return netip.Addr{}, 0, false, errAddr
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/balancer"
 )
 
 func TestHelpTopics(t *testing.T) {
@@ -53,7 +53,7 @@ func TestHelpTopicsContent(t *testing.T) {
 			t.Errorf("govs help ipvsadm does not mention --%s", o.long)
 		}
 	}
-	if !strings.Contains(ip, strings.Join(control.Schedulers, "|")) {
+	if !strings.Contains(ip, strings.Join(balancer.SchedulerNames(), "|")) {
 		t.Error("govs help ipvsadm does not list the schedulers")
 	}
 	for name, wants := range map[string][]string{

@@ -108,7 +108,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 func servicePath(k ServiceKey) string {
-	return "/v1/services/" + url.PathEscape(string(k.Protocol)) + "/" + k.Addr.String() + "/" + strconv.Itoa(int(k.Port))
+	return "/v1/services/" + url.PathEscape(k.Protocol.Name()) + "/" + k.Addr.String() + "/" + strconv.Itoa(int(k.Port))
 }
 
 func destPath(k ServiceKey, d DestKey) string {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+
+	"github.com/govs-lb/govs/balancer"
 )
 
 // Request body limits.
@@ -87,6 +89,9 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 		if errors.Is(err, io.EOF) {
 			return BadRequest("empty request body")
 		}
+		if errors.Is(err, balancer.ErrInvalid) {
+			return BadRequest("%v", err) // a word outside the vocabulary, said as Validate says it
+		}
 		return BadRequest("bad request body: %v", err)
 	}
 	if dec.More() {
@@ -97,7 +102,8 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 
 // serviceKey reads {proto}/{addr}/{port} from the path.
 func serviceKey(r *http.Request) (ServiceKey, error) {
-	k := ServiceKey{Protocol: Protocol(r.PathValue("proto"))}
+	var k ServiceKey
+	proto, protoErr := balancer.ParseProto(r.PathValue("proto"))
 	a, err := netip.ParseAddr(r.PathValue("addr"))
 	if err != nil {
 		return k, BadRequest("invalid virtual address %q", r.PathValue("addr"))
@@ -108,6 +114,10 @@ func serviceKey(r *http.Request) (ServiceKey, error) {
 		return k, BadRequest("invalid virtual port %q", r.PathValue("port"))
 	}
 	k.Port = uint16(p)
+	if protoErr != nil {
+		return k, BadRequest("%v", protoErr)
+	}
+	k.Protocol = proto
 	if err := k.Validate(); err != nil {
 		return k, BadRequest("%v", err)
 	}
@@ -128,10 +138,12 @@ func destKey(r *http.Request) (DestKey, error) {
 
 // newServiceSpec and newDestSpec hold the defaults a body may leave out.
 func newServiceSpec() ServiceSpec {
-	return ServiceSpec{Scheduler: DefaultScheduler, Netmask: DefaultNetmask}
+	return ServiceSpec{Scheduler: balancer.DefaultScheduler, Netmask: DefaultNetmask}
 }
 
-func newDestSpec() DestSpec { return DestSpec{Method: MethodDR, Weight: DefaultWeight} }
+func newDestSpec() DestSpec {
+	return DestSpec{Method: balancer.MethodDR, Weight: balancer.DefaultWeight}
+}
 
 // done answers a mutation and logs it.
 func (s *server) done(w http.ResponseWriter, r *http.Request, what string, err error) {

@@ -1,10 +1,11 @@
 package control
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
-	"slices"
-	"strings"
+
+	"github.com/govs-lb/govs/balancer"
 )
 
 // DefaultSocket is where the daemon listens unless told otherwise.
@@ -28,55 +29,45 @@ func SocketPath(flag string, getenv func(string) string) string {
 	return DefaultSocket
 }
 
-// Defaults and limits, as in ipvsadm and the kernel.
+// Defaults and limits, as in ipvsadm and the kernel. The scheduler names,
+// forwarding methods, protocols and weight limits are the balancer's
+// (balancer/vocab.go): the JSON of each is its text form there.
 const (
-	DefaultScheduler = "wlc"
-	DefaultPersist   = 360               // seconds, ipvsadm -p without a value (IPVS_SVC_PERSISTENT_TIMEOUT)
-	DefaultNetmask   = "255.255.255.255" // persistence granularity
-	DefaultWeight    = 1
-	MaxTimeout       = 86400 * 31 // seconds, ipvsadm's MAX_TIMEOUT
-	MaxWeight        = 65535
+	DefaultPersist = 360               // seconds, ipvsadm -p without a value (IPVS_SVC_PERSISTENT_TIMEOUT)
+	DefaultNetmask = "255.255.255.255" // persistence granularity
+	MaxTimeout     = 86400 * 31        // seconds, ipvsadm's MAX_TIMEOUT
 )
 
-// Schedulers lists the scheduler names govs accepts, in ipvsadm's spelling.
-var Schedulers = []string{"rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "mh"}
+// Names of the balancer's vocabulary for code that reads the control API's
+// types: the same types and values, not a second set.
+type Method = balancer.Method
 
-// Protocol is a virtual service's protocol: "tcp" or "udp".
-type Protocol string
-
-// Protocols.
 const (
-	TCP Protocol = "tcp"
-	UDP Protocol = "udp"
-)
-
-// Method is a destination's forwarding method.
-type Method string
-
-// Forwarding methods; ipvsadm's switch and its list column in the comment.
-const (
-	MethodDR    Method = "dr"    // -g, "Route"
-	MethodTun   Method = "tun"   // -i, "Tunnel"
-	MethodMasq  Method = "masq"  // -m, "Masq"
-	MethodLocal Method = "local" // the daemon's choice for a local address, "Local"
+	TCP         = balancer.TCP
+	UDP         = balancer.UDP
+	MethodDR    = balancer.MethodDR
+	MethodTun   = balancer.MethodTun
+	MethodMasq  = balancer.MethodMasq
+	MethodLocal = balancer.MethodLocal
+	MaxWeight   = balancer.MaxWeight
 )
 
 // ServiceKey names a virtual service.
 type ServiceKey struct {
-	Protocol Protocol   `json:"protocol"`
-	Addr     netip.Addr `json:"addr"`
-	Port     uint16     `json:"port"`
+	Protocol balancer.Proto `json:"protocol"`
+	Addr     netip.Addr     `json:"addr"`
+	Port     uint16         `json:"port"`
 }
 
 // String formats the key as ipvsadm's -t/-u argument would: "tcp 198.51.100.1:80".
 func (k ServiceKey) String() string {
-	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Addr, k.Port))
+	return fmt.Sprintf("%s %s", k.Protocol.Name(), netip.AddrPortFrom(k.Addr, k.Port))
 }
 
 // Validate checks the protocol and that the address is IPv4.
 func (k ServiceKey) Validate() error {
-	if k.Protocol != TCP && k.Protocol != UDP {
-		return fmt.Errorf("invalid protocol %q (want tcp or udp)", k.Protocol)
+	if _, err := k.Protocol.MarshalText(); err != nil {
+		return err
 	}
 	if !k.Addr.Is4() {
 		return fmt.Errorf("invalid virtual address %v (IPv4 only)", k.Addr)
@@ -87,7 +78,7 @@ func (k ServiceKey) Validate() error {
 // Compare orders keys by protocol (tcp before udp), address, then port: the
 // order of ipvsadm -L.
 func (k ServiceKey) Compare(o ServiceKey) int {
-	if c := strings.Compare(string(k.Protocol), string(o.Protocol)); c != 0 {
+	if c := cmp.Compare(k.Protocol, o.Protocol); c != 0 {
 		return c
 	}
 	if c := k.Addr.Compare(o.Addr); c != 0 {
@@ -99,18 +90,18 @@ func (k ServiceKey) Compare(o ServiceKey) int {
 // ServiceSpec is a virtual service's configuration (ipvsadm -A/-E).
 type ServiceSpec struct {
 	ServiceKey
-	Scheduler  string   `json:"scheduler"`
-	Persistent bool     `json:"persistent"`
-	Timeout    uint32   `json:"timeout"`               // persistence timeout in seconds; 0 unless Persistent
-	Netmask    string   `json:"netmask"`               // persistence granularity, dotted IPv4
-	SchedFlags []string `json:"sched_flags,omitempty"` // ipvsadm -b: flag-1..3, sh-fallback, sh-port, mh-fallback, mh-port
-	OnePacket  bool     `json:"ops,omitempty"`         // ipvsadm -o, UDP only
+	Scheduler  balancer.SchedName `json:"scheduler"`
+	Persistent bool               `json:"persistent"`
+	Timeout    uint32             `json:"timeout"`               // persistence timeout in seconds; 0 unless Persistent
+	Netmask    string             `json:"netmask"`               // persistence granularity, dotted IPv4
+	SchedFlags []string           `json:"sched_flags,omitempty"` // ipvsadm -b: flag-1..3, sh-fallback, sh-port, mh-fallback, mh-port
+	OnePacket  bool               `json:"ops,omitempty"`         // ipvsadm -o, UDP only
 }
 
 // WithDefaults fills the fields left empty with ipvsadm's defaults.
 func (s ServiceSpec) WithDefaults() ServiceSpec {
 	if s.Scheduler == "" {
-		s.Scheduler = DefaultScheduler
+		s.Scheduler = balancer.DefaultScheduler
 	}
 	if s.Netmask == "" {
 		s.Netmask = DefaultNetmask
@@ -129,8 +120,8 @@ func (s ServiceSpec) Validate() error {
 	if err := s.ServiceKey.Validate(); err != nil {
 		return err
 	}
-	if !slices.Contains(Schedulers, s.Scheduler) {
-		return fmt.Errorf("unknown scheduler %q (govs has %s)", s.Scheduler, strings.Join(Schedulers, ", "))
+	if _, err := balancer.ParseSchedName(string(s.Scheduler)); err != nil {
+		return err
 	}
 	if s.Persistent && (s.Timeout < 1 || s.Timeout > MaxTimeout) {
 		return fmt.Errorf("invalid persistence timeout %d (1..%d seconds)", s.Timeout, MaxTimeout)
@@ -144,30 +135,11 @@ func (s ServiceSpec) Validate() error {
 	if s.Port == 0 && !s.Persistent {
 		return fmt.Errorf("Zero port specified for non-persistent service")
 	}
-	if s.OnePacket && s.Protocol != UDP {
+	if s.OnePacket && s.Protocol != balancer.UDP {
 		return fmt.Errorf("One-Packet Scheduling is only for UDP virtual services")
 	}
-	return CheckSchedFlags(s.Scheduler, s.SchedFlags)
-}
-
-// CheckSchedFlags checks scheduler flags as ipvsadm's parse_sched_flags does.
-func CheckSchedFlags(sched string, flags []string) error {
-	for _, f := range flags {
-		switch f {
-		case "flag-1", "flag-2", "flag-3":
-		case "sh-fallback", "sh-port":
-			if sched != "sh" {
-				return fmt.Errorf("incompatible scheduler flag `%s'", f)
-			}
-		case "mh-fallback", "mh-port":
-			if sched != "mh" {
-				return fmt.Errorf("incompatible scheduler flag `%s'", f)
-			}
-		default:
-			return fmt.Errorf("invalid scheduler flag `%s'", f)
-		}
-	}
-	return nil
+	_, err := balancer.ParseSchedFlags(s.Scheduler, s.SchedFlags)
+	return err
 }
 
 // DestKey names a destination within a service.
@@ -178,12 +150,12 @@ type DestKey struct {
 
 // DestSpec is a destination's configuration (ipvsadm -a/-e).
 type DestSpec struct {
-	Addr       netip.Addr `json:"addr"`
-	Port       uint16     `json:"port"`
-	Method     Method     `json:"method"`
-	Weight     int        `json:"weight"`
-	UThreshold int        `json:"u_threshold,omitempty"` // ipvsadm -x; 0 is no limit
-	LThreshold int        `json:"l_threshold,omitempty"` // ipvsadm -y
+	Addr       netip.Addr      `json:"addr"`
+	Port       uint16          `json:"port"`
+	Method     balancer.Method `json:"method"`
+	Weight     int             `json:"weight"`
+	UThreshold int             `json:"u_threshold,omitempty"` // ipvsadm -x; 0 is no limit
+	LThreshold int             `json:"l_threshold,omitempty"` // ipvsadm -y
 }
 
 // Key returns the destination's key.
@@ -194,12 +166,10 @@ func (d DestSpec) Validate() error {
 	if !d.Addr.Is4() {
 		return fmt.Errorf("invalid real server address %v (IPv4 only)", d.Addr)
 	}
-	switch d.Method {
-	case MethodDR, MethodTun, MethodMasq, MethodLocal:
-	default:
-		return fmt.Errorf("invalid forwarding method %q (want dr, tun, masq or local)", d.Method)
+	if _, err := d.Method.MarshalText(); err != nil {
+		return err
 	}
-	if d.Weight < 0 || d.Weight > MaxWeight {
+	if d.Weight < 0 || d.Weight > balancer.MaxWeight {
 		return fmt.Errorf("illegal weight specified")
 	}
 	if d.UThreshold < 0 {
@@ -245,7 +215,7 @@ type ServiceStatus struct {
 
 // ConnStatus is one connection entry (ipvsadm -Lc, /proc/net/ip_vs_conn).
 type ConnStatus struct {
-	Protocol Protocol       `json:"protocol"`
+	Protocol balancer.Proto `json:"protocol"`
 	State    string         `json:"state"`   // IPVS's name: ESTABLISHED, SYN_RECV, FIN_WAIT, TIME_WAIT, CLOSE, ..., UDP
 	Expires  uint32         `json:"expires"` // seconds until the entry expires
 	Client   netip.AddrPort `json:"client"`

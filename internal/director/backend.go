@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/govs-lb/govs/balancer"
@@ -26,47 +25,9 @@ type backend struct {
 
 var _ control.Backend = (*backend)(nil)
 
-func protoOf(p control.Protocol) balancer.Proto {
-	if p == control.UDP {
-		return balancer.UDP
-	}
-	return balancer.TCP
-}
-
-func protocolOf(p balancer.Proto) control.Protocol {
-	if p == balancer.UDP {
-		return control.UDP
-	}
-	return control.TCP
-}
-
-// methods pairs each forwarding method's names in the balancer and in the
-// control API, indexed by balancer.Method.
-var methods = [...]control.Method{
-	balancer.MethodDR:    control.MethodDR,
-	balancer.MethodTun:   control.MethodTun,
-	balancer.MethodMasq:  control.MethodMasq,
-	balancer.MethodLocal: control.MethodLocal,
-}
-
-func methodOf(m control.Method) balancer.Method {
-	for bm, cm := range methods {
-		if cm == m {
-			return balancer.Method(bm)
-		}
-	}
-	return balancer.MethodDR
-}
-
-func methodName(m balancer.Method) control.Method {
-	if int(m) < len(methods) {
-		return methods[m]
-	}
-	return control.MethodDR
-}
-
+// keyOf names the balancer's service of a control API key.
 func keyOf(k control.ServiceKey) balancer.ServiceKey {
-	return balancer.ServiceKey{Proto: protoOf(k.Protocol), Addr: k.Addr, Port: k.Port}
+	return balancer.ServiceKey{Proto: k.Protocol, Addr: k.Addr, Port: k.Port}
 }
 
 func serviceConfig(s control.ServiceSpec) (balancer.ServiceConfig, error) {
@@ -84,13 +45,11 @@ func serviceConfig(s control.ServiceSpec) (balancer.ServiceConfig, error) {
 		}
 		c.Netmask = m
 	}
-	if len(s.SchedFlags) > 0 {
-		f, err := balancer.ParseSchedFlags(s.Scheduler, strings.Join(s.SchedFlags, ","))
-		if err != nil {
-			return c, control.BadRequest("%v", err)
-		}
-		c.SchedFlags = f
+	f, err := balancer.ParseSchedFlags(s.Scheduler, s.SchedFlags)
+	if err != nil {
+		return c, control.BadRequest("%v", err)
 	}
+	c.SchedFlags = f
 	return c, nil
 }
 
@@ -238,8 +197,9 @@ func servicesOf(bal *balancer.Balancer) []control.ServiceStatus {
 	var out []control.ServiceStatus
 	for _, s := range bal.Services() {
 		spec := control.ServiceSpec{
-			ServiceKey: control.ServiceKey{Protocol: protocolOf(s.Proto), Addr: s.Addr, Port: s.Port},
+			ServiceKey: control.ServiceKey{Protocol: s.Proto, Addr: s.Addr, Port: s.Port},
 			Scheduler:  s.Scheduler,
+			SchedFlags: balancer.FormatSchedFlags(s.Scheduler, s.SchedFlags),
 			Persistent: s.Persistent,
 			Netmask:    control.DefaultNetmask,
 			OnePacket:  s.OnePacket,
@@ -250,13 +210,10 @@ func servicesOf(bal *balancer.Balancer) []control.ServiceStatus {
 		if s.Netmask.IsValid() {
 			spec.Netmask = s.Netmask.String()
 		}
-		if f := balancer.FormatSchedFlags(s.Scheduler, s.SchedFlags); f != "" {
-			spec.SchedFlags = strings.Split(f, ",")
-		}
 		st := control.ServiceStatus{ServiceSpec: spec, Stats: statsOf(s.Stats, s.Rates)}
 		for _, d := range s.Dests {
 			st.Dests = append(st.Dests, control.DestStatus{
-				DestSpec:     control.DestSpec{Addr: d.Addr, Port: d.Port, Method: methodName(d.Method), Weight: d.Weight},
+				DestSpec:     control.DestSpec{Addr: d.Addr, Port: d.Port, Method: d.Method, Weight: d.Weight},
 				ActiveConns:  uint32(d.ActiveConns),
 				InactConns:   uint32(d.InactConns),
 				PersistConns: uint32(d.PersistConns),
@@ -277,7 +234,7 @@ func (b *backend) Conns() []control.ConnStatus {
 			left = 0
 		}
 		out = append(out, control.ConnStatus{
-			Protocol: protocolOf(c.Proto),
+			Protocol: c.Proto,
 			State:    c.State,
 			Expires:  uint32(left),
 			Client:   c.Client,

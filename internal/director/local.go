@@ -372,7 +372,7 @@ func equalState(a, b localnode.State) bool {
 // localDestConfig is destConfig once it is known whether the address is
 // local to the director.
 func localDestConfig(s control.DestSpec, local bool) (balancer.DestConfig, error) {
-	m := methodOf(s.Method)
+	m := s.Method
 	switch {
 	case local && m != balancer.MethodMasq:
 		m = balancer.MethodLocal

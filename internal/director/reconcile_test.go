@@ -119,9 +119,9 @@ func opStrings(ops []control.Op) []string {
 func listing(d *Director) []string {
 	var out []string
 	for _, s := range servicesOf(d.bal) {
-		out = append(out, s.ServiceKey.String()+" "+s.Scheduler)
+		out = append(out, s.ServiceKey.String()+" "+string(s.Scheduler))
 		for _, ds := range s.Dests {
-			out = append(out, "  -> "+netip.AddrPortFrom(ds.Addr, ds.Port).String()+" "+string(ds.Method)+" "+strconv.Itoa(ds.Weight))
+			out = append(out, "  -> "+netip.AddrPortFrom(ds.Addr, ds.Port).String()+" "+ds.Method.Name()+" "+strconv.Itoa(ds.Weight))
 		}
 	}
 	return out

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
 )
 
-func svc(addr string, port uint16, sched string) control.ServiceSpec {
+func svc(addr string, port uint16, sched balancer.SchedName) control.ServiceSpec {
 	return control.ServiceSpec{
 		ServiceKey: control.ServiceKey{Protocol: control.TCP, Addr: netip.MustParseAddr(addr), Port: port},
 		Scheduler:  sched, Netmask: control.DefaultNetmask,
@@ -26,13 +27,13 @@ func opString(o control.Op) string {
 	k := o.Service.ServiceKey
 	switch o.Kind {
 	case control.OpAddService, control.OpEditService:
-		return string(o.Kind) + " " + k.String() + " " + o.Service.Scheduler
+		return string(o.Kind) + " " + k.String() + " " + string(o.Service.Scheduler)
 	case control.OpDelService:
 		return string(o.Kind) + " " + k.String()
 	case control.OpDelDest:
 		return string(o.Kind) + " " + k.String() + " " + o.Dest.Addr.String()
 	}
-	return string(o.Kind) + " " + k.String() + " " + o.Dest.Addr.String() + " " + string(o.Dest.Method) + " w" + strconv.Itoa(o.Dest.Weight)
+	return string(o.Kind) + " " + k.String() + " " + o.Dest.Addr.String() + " " + o.Dest.Method.Name() + " w" + strconv.Itoa(o.Dest.Weight)
 }
 
 func TestDiff(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/health"
 	"github.com/govs-lb/govs/internal/control"
 )
@@ -150,7 +151,7 @@ func (p *parser) top(tree []*stmt) error {
 }
 
 func keyText(k control.ServiceKey) string {
-	return fmt.Sprintf("%s %d (%s)", k.Addr, k.Port, strings.ToUpper(string(k.Protocol)))
+	return fmt.Sprintf("%s %d (%s)", k.Addr, k.Port, k.Protocol)
 }
 
 // Keywords keepalived knows that govs accepts and ignores with a warning.
@@ -234,8 +235,8 @@ func (p *parser) virtualServer(s *stmt) (VirtualServer, error) {
 	if err != nil {
 		return vs, err
 	}
-	spec := control.ServiceSpec{ServiceKey: control.ServiceKey{Protocol: control.TCP, Addr: addr, Port: port}}
-	method := control.MethodMasq // keepalived's default lb_kind is NAT
+	spec := control.ServiceSpec{ServiceKey: control.ServiceKey{Protocol: balancer.TCP, Addr: addr, Port: port}}
+	method := balancer.MethodMasq // keepalived's default lb_kind is NAT
 	def := checkDefaults{delayLoop: health.DefaultDelayLoop, connectTimeout: health.DefaultConnectTimeout}
 	var sorry *stmt
 	var inhibit bool
@@ -295,10 +296,7 @@ func (p *parser) virtualServer(s *stmt) (VirtualServer, error) {
 			return vs, err
 		}
 	}
-	if spec.Scheduler == "" {
-		spec.Scheduler = "wlc" // keepalived's default lb_algo
-	}
-	spec = spec.WithDefaults()
+	spec = spec.WithDefaults() // keepalived's default lb_algo is ipvsadm's, wlc
 	if spec.Netmask != control.DefaultNetmask && !spec.Persistent {
 		p.warn(s.key.pos, "persistence_granularity without persistence_timeout has no effect")
 		spec.Netmask = control.DefaultNetmask
@@ -348,7 +346,7 @@ func (p *parser) unknown(c *stmt, where string, ignored map[string]string) error
 	return errorf(c.key.pos, "unknown keyword %q in %s", c.name(), where)
 }
 
-func (p *parser) realServer(s *stmt, method control.Method, inhibit bool, def checkDefaults) (RealServer, error) {
+func (p *parser) realServer(s *stmt, method balancer.Method, inhibit bool, def checkDefaults) (RealServer, error) {
 	rs := RealServer{Pos: s.key.pos, InhibitOnFailure: inhibit}
 	if len(s.args) != 2 {
 		return rs, errorf(s.key.pos, "real_server wants an address and a port: real_server IP PORT { ... }")
@@ -361,13 +359,13 @@ func (p *parser) realServer(s *stmt, method control.Method, inhibit bool, def ch
 	if err != nil {
 		return rs, err
 	}
-	rs.Dest = control.DestSpec{Addr: addr, Port: port, Method: method, Weight: control.DefaultWeight}
+	rs.Dest = control.DestSpec{Addr: addr, Port: port, Method: method, Weight: balancer.DefaultWeight}
 	var checks []*stmt
 	for _, c := range s.block {
 		var err error
 		switch c.name() {
 		case "weight":
-			rs.Dest.Weight, err = intArg(c, 0, control.MaxWeight)
+			rs.Dest.Weight, err = intArg(c, 0, balancer.MaxWeight)
 		case "inhibit_on_failure":
 			err = noArgs(c)
 			rs.InhibitOnFailure = true
@@ -683,53 +681,53 @@ func portOf(t token) (uint16, error) {
 	return uint16(v), nil
 }
 
-func scheduler(c *stmt) (string, error) {
+func scheduler(c *stmt) (balancer.SchedName, error) {
 	s, err := oneArg(c)
 	if err != nil {
 		return "", err
 	}
-	if slices.Contains(control.Schedulers, s) {
-		return s, nil
+	if n := balancer.SchedName(s); n.Known() {
+		return n, nil
 	}
 	if slices.Contains(otherSchedulers, s) {
-		return "", errorf(c.args[0].pos, "%s %s is not implemented by govs (it has %s)", c.name(), s, strings.Join(control.Schedulers, ", "))
+		return "", errorf(c.args[0].pos, "%s %s is not implemented by govs (it has %s)", c.name(), s, balancer.SchedulerList())
 	}
-	return "", errorf(c.args[0].pos, "unknown %s %q (govs has %s)", c.name(), s, strings.Join(control.Schedulers, ", "))
+	return "", errorf(c.args[0].pos, "unknown %s %q (govs has %s)", c.name(), s, balancer.SchedulerList())
 }
 
-func lbKind(c *stmt) (control.Method, error) {
+// lbKinds are keepalived's names of the forwarding methods.
+var lbKinds = map[string]balancer.Method{"DR": balancer.MethodDR, "TUN": balancer.MethodTun, "NAT": balancer.MethodMasq}
+
+func lbKind(c *stmt) (balancer.Method, error) {
 	if len(c.args) > 1 {
-		return "", errorf(c.args[1].pos, "%s %s: tunnel options are not supported by govs (IPIP only)", c.name(), c.args[0].text)
+		return 0, errorf(c.args[1].pos, "%s %s: tunnel options are not supported by govs (IPIP only)", c.name(), c.args[0].text)
 	}
-	s, err := oneArg(c)
-	if err != nil {
-		return "", err
-	}
-	switch s {
-	case "DR":
-		return control.MethodDR, nil
-	case "TUN":
-		return control.MethodTun, nil
-	case "NAT":
-		return control.MethodMasq, nil
-	}
-	return "", errorf(c.args[0].pos, "invalid %s %q (DR, TUN or NAT)", c.name(), s)
+	return keyword(c, lbKinds, nil, "DR, TUN or NAT")
 }
 
-func protocol(c *stmt) (control.Protocol, error) {
+// protocols are keepalived's names of the protocols: ipvsadm -L's.
+var protocols = map[string]balancer.Proto{balancer.TCP.String(): balancer.TCP, balancer.UDP.String(): balancer.UDP}
+
+func protocol(c *stmt) (balancer.Proto, error) {
+	return keyword(c, protocols, map[string]string{"SCTP": "protocol SCTP is not supported by govs (TCP or UDP)"}, "TCP or UDP")
+}
+
+// keyword reads a statement's one argument as one of words. A word in
+// unsupported is one govs knows but does not have: its error is the
+// message there. Any other word is invalid; want lists the valid ones.
+func keyword[T any](c *stmt, words map[string]T, unsupported map[string]string, want string) (T, error) {
+	var v T
 	s, err := oneArg(c)
 	if err != nil {
-		return "", err
+		return v, err
 	}
-	switch s {
-	case "TCP":
-		return control.TCP, nil
-	case "UDP":
-		return control.UDP, nil
-	case "SCTP":
-		return "", errorf(c.args[0].pos, "protocol SCTP is not supported by govs (TCP or UDP)")
+	if v, ok := words[s]; ok {
+		return v, nil
 	}
-	return "", errorf(c.args[0].pos, "invalid protocol %q (TCP or UDP)", s)
+	if msg, ok := unsupported[s]; ok {
+		return v, errorf(c.args[0].pos, "%s", msg)
+	}
+	return v, errorf(c.args[0].pos, "invalid %s %q (%s)", c.name(), s, want)
 }
 
 func netmask(c *stmt) (string, error) {

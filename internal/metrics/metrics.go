@@ -161,7 +161,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func svcValues(k control.ServiceKey) []string {
-	return []string{string(k.Protocol), k.Addr.String(), strconv.Itoa(int(k.Port))}
+	return []string{k.Protocol.Name(), k.Addr.String(), strconv.Itoa(int(k.Port))}
 }
 
 func destValues(k control.ServiceKey, d control.DestKey) []string {

@@ -6,10 +6,10 @@ package controltest
 
 import (
 	"fmt"
-
-	"github.com/govs-lb/govs/internal/control"
 	"slices"
 	"sync"
+
+	"github.com/govs-lb/govs/internal/control"
 )
 
 // Backend is an in-memory control.Backend that records every call, so tests
@@ -39,6 +39,14 @@ func (f *Backend) record(format string, args ...any) {
 	f.calls = append(f.calls, fmt.Sprintf(format, args...))
 }
 
+// call records a call and makes it under the lock.
+func (f *Backend) call(op func() error, format string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(format, args...)
+	return op()
+}
+
 func (f *Backend) find(k control.ServiceKey) int {
 	return slices.IndexFunc(f.svcs, func(s control.ServiceStatus) bool { return s.ServiceKey == k })
 }
@@ -53,10 +61,7 @@ func (f *Backend) addService(s control.ServiceSpec) error {
 }
 
 func (f *Backend) AddService(s control.ServiceSpec) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("AddService %s", specString(s))
-	return f.addService(s)
+	return f.call(func() error { return f.addService(s) }, "AddService %s", specString(s))
 }
 
 func (f *Backend) editService(s control.ServiceSpec) error {
@@ -69,10 +74,7 @@ func (f *Backend) editService(s control.ServiceSpec) error {
 }
 
 func (f *Backend) EditService(s control.ServiceSpec) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("EditService %s", specString(s))
-	return f.editService(s)
+	return f.call(func() error { return f.editService(s) }, "EditService %s", specString(s))
 }
 
 func (f *Backend) delService(k control.ServiceKey) error {
@@ -85,18 +87,25 @@ func (f *Backend) delService(k control.ServiceKey) error {
 }
 
 func (f *Backend) DelService(k control.ServiceKey) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("DelService %v", k)
-	return f.delService(k)
+	return f.call(func() error { return f.delService(k) }, "DelService %v", k)
+}
+
+// dest finds service k and, in it, destination dk: j is -1 when the
+// service has no such destination.
+func (f *Backend) dest(k control.ServiceKey, dk control.DestKey) (i, j int, err error) {
+	i = f.find(k)
+	if i < 0 {
+		return i, -1, control.NotFound("Service not defined")
+	}
+	return i, slices.IndexFunc(f.svcs[i].Dests, func(x control.DestStatus) bool { return x.Key() == dk }), nil
 }
 
 func (f *Backend) addDest(k control.ServiceKey, d control.DestSpec) error {
-	i := f.find(k)
-	if i < 0 {
-		return control.NotFound("Service not defined")
+	i, j, err := f.dest(k, d.Key())
+	if err != nil {
+		return err
 	}
-	if slices.ContainsFunc(f.svcs[i].Dests, func(x control.DestStatus) bool { return x.Key() == d.Key() }) {
+	if j >= 0 {
 		return control.Exists("Destination already exists")
 	}
 	f.svcs[i].Dests = append(f.svcs[i].Dests, control.DestStatus{DestSpec: d})
@@ -104,50 +113,39 @@ func (f *Backend) addDest(k control.ServiceKey, d control.DestSpec) error {
 }
 
 func (f *Backend) AddDest(k control.ServiceKey, d control.DestSpec) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("AddDest %v %+v", k, d)
-	return f.addDest(k, d)
+	return f.call(func() error { return f.addDest(k, d) }, "AddDest %v %s", k, destString(d))
 }
 
 func (f *Backend) editDest(k control.ServiceKey, d control.DestSpec) error {
-	i := f.find(k)
-	if i < 0 {
-		return control.NotFound("Service not defined")
+	i, j, err := f.dest(k, d.Key())
+	if err == nil && j < 0 {
+		err = control.NotFound("No such destination")
 	}
-	j := slices.IndexFunc(f.svcs[i].Dests, func(x control.DestStatus) bool { return x.Key() == d.Key() })
-	if j < 0 {
-		return control.NotFound("No such destination")
+	if err != nil {
+		return err
 	}
 	f.svcs[i].Dests[j].DestSpec = d
 	return nil
 }
 
 func (f *Backend) EditDest(k control.ServiceKey, d control.DestSpec) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("EditDest %v %+v", k, d)
-	return f.editDest(k, d)
+	return f.call(func() error { return f.editDest(k, d) }, "EditDest %v %s", k, destString(d))
 }
 
 func (f *Backend) delDest(k control.ServiceKey, d control.DestKey) error {
-	i := f.find(k)
-	if i < 0 {
-		return control.NotFound("Service not defined")
+	i, j, err := f.dest(k, d)
+	if err == nil && j < 0 {
+		err = control.NotFound("No such destination")
 	}
-	j := slices.IndexFunc(f.svcs[i].Dests, func(x control.DestStatus) bool { return x.Key() == d })
-	if j < 0 {
-		return control.NotFound("No such destination")
+	if err != nil {
+		return err
 	}
 	f.svcs[i].Dests = slices.Delete(f.svcs[i].Dests, j, j+1)
 	return nil
 }
 
 func (f *Backend) DelDest(k control.ServiceKey, d control.DestKey) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("DelDest %v %v:%d", k, d.Addr, d.Port)
-	return f.delDest(k, d)
+	return f.call(func() error { return f.delDest(k, d) }, "DelDest %v %v:%d", k, d.Addr, d.Port)
 }
 
 func (f *Backend) Clear() error {
@@ -301,6 +299,13 @@ func (f *Backend) Calls() []string {
 	c := f.calls
 	f.calls = nil
 	return c
+}
+
+// destString formats a destination for Calls, with the method's control
+// API name: "{Addr:203.0.113.10 Port:80 Method:dr Weight:1 UThreshold:0 LThreshold:0}".
+func destString(d control.DestSpec) string {
+	return fmt.Sprintf("{Addr:%v Port:%d Method:%s Weight:%d UThreshold:%d LThreshold:%d}",
+		d.Addr, d.Port, d.Method.Name(), d.Weight, d.UThreshold, d.LThreshold)
 }
 
 // specString formats a spec for Calls: the key, then every setting.
