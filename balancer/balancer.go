@@ -439,17 +439,36 @@ func (sv *svcState) find(a netip.Addr, port uint16) int {
 	return -1
 }
 
+// destConfigLocked finds service k and checks dc for it.
+func (b *Balancer) destConfigLocked(k ServiceKey, dc DestConfig) (*svcState, ServiceKey, DestConfig, error) {
+	sv, k, err := b.serviceLocked(k)
+	if err != nil {
+		return nil, k, dc, err
+	}
+	dc, err = normDest(k, dc)
+	return sv, k, dc, err
+}
+
+// newDestLocked registers a new realserver of sv under a free id.
+func (b *Balancer) newDestLocked(sv *svcState, k ServiceKey, dc DestConfig) (*destState, error) {
+	id, ok := freeID(b.destReg)
+	if !ok {
+		return nil, fmt.Errorf("realserver %s in service %s: too many realservers: %w", netip.AddrPortFrom(dc.Addr, dc.Port), k, ErrInvalid)
+	}
+	raw := b.rawLocked(id)
+	ds := &destState{d: NewDest(dc.Addr, dc.Port, dc.Method, dc.Weight), id: id, svc: sv, alloc: raw, zero: raw}
+	b.destReg = setID(b.destReg, id, ds)
+	return ds, nil
+}
+
 // AddDest adds a realserver to a service (ipvsadm -a). A realserver deleted
 // from the same service moments ago, with connections still alive, comes
 // back with its counters (IPVS's dest trash).
 func (b *Balancer) AddDest(k ServiceKey, dc DestConfig) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	sv, k, err := b.serviceLocked(k)
+	sv, k, dc, err := b.destConfigLocked(k, dc)
 	if err != nil {
-		return err
-	}
-	if dc, err = normDest(k, dc); err != nil {
 		return err
 	}
 	if sv.find(dc.Addr, dc.Port) >= 0 {
@@ -467,13 +486,9 @@ func (b *Balancer) AddDest(k ServiceKey, dc DestConfig) error {
 		}
 	}
 	if ds == nil {
-		id, ok := freeID(b.destReg)
-		if !ok {
-			return fmt.Errorf("realserver %s in service %s: too many realservers: %w", netip.AddrPortFrom(dc.Addr, dc.Port), k, ErrInvalid)
+		if ds, err = b.newDestLocked(sv, k, dc); err != nil {
+			return err
 		}
-		raw := b.rawLocked(id)
-		ds = &destState{d: NewDest(dc.Addr, dc.Port, dc.Method, dc.Weight), id: id, svc: sv, alloc: raw, zero: raw}
-		b.destReg = setID(b.destReg, id, ds)
 	}
 	ds.d.SetWeight(dc.Weight)
 	sv.dests = append(sv.dests, ds)
@@ -487,11 +502,8 @@ func (b *Balancer) AddDest(k ServiceKey, dc DestConfig) error {
 func (b *Balancer) EditDest(k ServiceKey, dc DestConfig) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	sv, k, err := b.serviceLocked(k)
+	sv, k, dc, err := b.destConfigLocked(k, dc)
 	if err != nil {
-		return err
-	}
-	if dc, err = normDest(k, dc); err != nil {
 		return err
 	}
 	i := sv.find(dc.Addr, dc.Port)
@@ -503,14 +515,11 @@ func (b *Balancer) EditDest(k ServiceKey, dc DestConfig) error {
 		// A Dest's method is fixed for its life: replace it, carrying the
 		// counters over, and let the old one serve its connections from the
 		// trash.
-		id, ok := freeID(b.destReg)
-		if !ok {
-			return fmt.Errorf("realserver %s in service %s: too many realservers: %w", netip.AddrPortFrom(dc.Addr, dc.Port), k, ErrInvalid)
+		ds, err := b.newDestLocked(sv, k, dc)
+		if err != nil {
+			return err
 		}
-		raw := b.rawLocked(id)
-		ds := &destState{d: NewDest(dc.Addr, dc.Port, dc.Method, dc.Weight), id: id, svc: sv, alloc: raw, zero: raw}
 		ds.zero.sub(b.destStatsLocked(old))
-		b.destReg = setID(b.destReg, id, ds)
 		sv.dests[i] = ds
 		b.trashLocked(old)
 	} else {

@@ -166,33 +166,11 @@ func (s *mhSched) Schedule(f *Flow) *Dest {
 		return nil
 	}
 	st := s.st.Load()
-	addr := binary.BigEndian.Uint32(f.Src[:])
-	var port uint16
-	if s.flags&SchedPort != 0 {
-		port = f.SrcPort
-	}
-	ihash := mhHash(addr, port, mhKey1, 0) % MHTableSize
-	e := st.lookup[ihash]
-	if e == schedNoDest {
-		return nil
-	}
-	if d := st.dests[e]; d.weight.Load() > 0 {
-		return d
-	}
-	if s.flags&SchedFallback == 0 {
-		return nil
-	}
-	// Walk on from ihash, rehashing with each offset, for the first
-	// available realserver.
-	for off := uint32(0); off < MHTableSize; off++ {
-		roff := (off + ihash) % MHTableSize
-		e := st.lookup[mhHash(addr, port, mhKey1, roff)%MHTableSize]
-		if e == schedNoDest {
-			return nil
-		}
-		if d := st.dests[e]; d.weight.Load() > 0 {
-			return d
-		}
-	}
-	return nil
+	return hashSchedule(f, s.flags, st.lookup, st.dests, mhIndex)
+}
+
+// mhIndex is the lookup entry of a hash with offset, as ip_vs_mh_get and
+// ip_vs_mh_get_fallback take it.
+func mhIndex(addr uint32, port uint16, offset uint32) uint32 {
+	return mhHash(addr, port, mhKey1, offset) % MHTableSize
 }

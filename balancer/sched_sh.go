@@ -78,30 +78,40 @@ func (s *shSched) Schedule(f *Flow) *Dest {
 		return nil
 	}
 	st := s.st.Load()
+	return hashSchedule(f, s.flags, st.buckets[:], st.dests, shHash)
+}
+
+// hashSchedule is the part of Schedule that sh and mh share: hash the
+// source address (and, under SchedPort, port) with offset 0 to an entry of
+// table, take its realserver unless it is quiesced, and under
+// SchedFallback walk on from that entry, rehashing with each offset, for
+// the first available realserver (ip_vs_sh_get_fallback,
+// ip_vs_mh_get_fallback). index maps addr, port and an offset to an entry;
+// an empty entry ends the search.
+func hashSchedule(f *Flow, flags SchedFlags, table []uint16, dests []*Dest, index func(addr uint32, port uint16, offset uint32) uint32) *Dest {
 	addr := binary.BigEndian.Uint32(f.Src[:])
 	var port uint16
-	if s.flags&SchedPort != 0 {
+	if flags&SchedPort != 0 {
 		port = f.SrcPort
 	}
-	ihash := shHash(addr, port, 0)
-	b := st.buckets[ihash]
-	if b == schedNoDest {
+	ihash := index(addr, port, 0)
+	e := table[ihash]
+	if e == schedNoDest {
 		return nil
 	}
-	if d := st.dests[b]; d.weight.Load() > 0 {
+	if d := dests[e]; d.weight.Load() > 0 {
 		return d
 	}
-	if s.flags&SchedFallback == 0 {
+	if flags&SchedFallback == 0 {
 		return nil
 	}
-	// Walk the table from ihash, rehashing with each offset, for the
-	// first available realserver.
-	for off := uint32(0); off < SHTableSize; off++ {
-		b := st.buckets[shHash(addr, port, (off+ihash)%SHTableSize)]
-		if b == schedNoDest {
+	n := uint32(len(table))
+	for off := uint32(0); off < n; off++ {
+		e := table[index(addr, port, (off+ihash)%n)]
+		if e == schedNoDest {
 			return nil
 		}
-		if d := st.dests[b]; d.weight.Load() > 0 {
+		if d := dests[e]; d.weight.Load() > 0 {
 			return d
 		}
 	}
