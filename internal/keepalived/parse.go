@@ -244,8 +244,8 @@ func (p *parser) virtualServer(s *stmt) (VirtualServer, error) {
 	for _, c := range s.block {
 		var err error
 		switch c.name() {
-		case "delay_loop":
-			def.delayLoop, err = seconds(c, false)
+		case "delay_loop", "alpha", "connect_timeout", "retry", "delay_before_retry":
+			err = def.read(c)
 		case "lb_algo", "lvs_sched":
 			spec.Scheduler, err = scheduler(c)
 		case "lb_kind", "lvs_method":
@@ -267,9 +267,6 @@ func (p *parser) virtualServer(s *stmt) (VirtualServer, error) {
 			sorry = c
 		case "virtualhost":
 			def.virtualHost, err = oneArg(c)
-		case "alpha":
-			err = noArgs(c)
-			def.alpha = true
 		case "inhibit_on_failure":
 			err = noArgs(c)
 			inhibit = true
@@ -279,14 +276,6 @@ func (p *parser) virtualServer(s *stmt) (VirtualServer, error) {
 		case "sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2", "flag-3":
 			err = noArgs(c)
 			spec.SchedFlags = append(spec.SchedFlags, c.name())
-		case "connect_timeout":
-			def.connectTimeout, err = seconds(c, false)
-		case "retry":
-			def.retry, err = intArg(c, 0, math.MaxInt32)
-			def.hasRetry = true
-		case "delay_before_retry":
-			def.delayBeforeRetry, err = seconds(c, true)
-			def.hasDelayBeforeRetry = true
 		case "real_server":
 			rsStmts = append(rsStmts, c)
 		default:
@@ -321,21 +310,52 @@ func (p *parser) virtualServer(s *stmt) (VirtualServer, error) {
 		if len(sorry.args) != 2 || sorry.hasBlock {
 			return vs, errorf(sorry.key.pos, "sorry_server wants an address and a port")
 		}
-		a, err := ipv4(sorry.args[0], "sorry_server")
+		d, err := destOf(sorry, "sorry_server", method)
 		if err != nil {
 			return vs, err
 		}
-		pt, err := portOf(sorry.args[1])
-		if err != nil {
-			return vs, err
-		}
-		d := control.DestSpec{Addr: a, Port: pt, Method: method, Weight: 1}
 		if _, dup := seen[d.Key()]; dup {
-			return vs, errorf(sorry.key.pos, "sorry_server %s %d is also a real_server of this virtual_server", a, pt)
+			return vs, errorf(sorry.key.pos, "sorry_server %s %d is also a real_server of this virtual_server", d.Addr, d.Port)
 		}
 		vs.SorryServer = &d
 	}
 	return vs, nil
+}
+
+// destOf reads the address and port of a real_server or sorry_server
+// statement (what): a destination with method and the default weight.
+func destOf(s *stmt, what string, method balancer.Method) (control.DestSpec, error) {
+	addr, err := ipv4(s.args[0], what)
+	if err != nil {
+		return control.DestSpec{}, err
+	}
+	port, err := portOf(s.args[1])
+	if err != nil {
+		return control.DestSpec{}, err
+	}
+	return control.DestSpec{Addr: addr, Port: port, Method: method, Weight: balancer.DefaultWeight}, nil
+}
+
+// read sets the checker default that c names: delay_loop, alpha,
+// connect_timeout, retry or delay_before_retry, which a virtual_server
+// gives its real_servers and a real_server its checkers.
+func (d *checkDefaults) read(c *stmt) (err error) {
+	switch c.name() {
+	case "delay_loop":
+		d.delayLoop, err = seconds(c, false)
+	case "alpha":
+		err = noArgs(c)
+		d.alpha = true
+	case "connect_timeout":
+		d.connectTimeout, err = seconds(c, false)
+	case "retry":
+		d.retry, err = intArg(c, 0, math.MaxInt32)
+		d.hasRetry = true
+	case "delay_before_retry":
+		d.delayBeforeRetry, err = seconds(c, true)
+		d.hasDelayBeforeRetry = true
+	}
+	return err
 }
 
 func (p *parser) unknown(c *stmt, where string, ignored map[string]string) error {
@@ -351,15 +371,10 @@ func (p *parser) realServer(s *stmt, method balancer.Method, inhibit bool, def c
 	if len(s.args) != 2 {
 		return rs, errorf(s.key.pos, "real_server wants an address and a port: real_server IP PORT { ... }")
 	}
-	addr, err := ipv4(s.args[0], "real_server")
-	if err != nil {
+	var err error
+	if rs.Dest, err = destOf(s, "real_server", method); err != nil {
 		return rs, err
 	}
-	port, err := portOf(s.args[1])
-	if err != nil {
-		return rs, err
-	}
-	rs.Dest = control.DestSpec{Addr: addr, Port: port, Method: method, Weight: balancer.DefaultWeight}
 	var checks []*stmt
 	for _, c := range s.block {
 		var err error
@@ -371,19 +386,8 @@ func (p *parser) realServer(s *stmt, method balancer.Method, inhibit bool, def c
 			rs.InhibitOnFailure = true
 		case "lb_kind", "lvs_method":
 			rs.Dest.Method, err = lbKind(c)
-		case "alpha":
-			err = noArgs(c)
-			def.alpha = true
-		case "delay_loop":
-			def.delayLoop, err = seconds(c, false)
-		case "connect_timeout":
-			def.connectTimeout, err = seconds(c, false)
-		case "retry":
-			def.retry, err = intArg(c, 0, math.MaxInt32)
-			def.hasRetry = true
-		case "delay_before_retry":
-			def.delayBeforeRetry, err = seconds(c, true)
-			def.hasDelayBeforeRetry = true
+		case "delay_loop", "alpha", "connect_timeout", "retry", "delay_before_retry":
+			err = def.read(c)
 		case "TCP_CHECK", "HTTP_GET", "MISC_CHECK":
 			checks = append(checks, c)
 		default:
