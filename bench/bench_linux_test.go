@@ -57,6 +57,18 @@ func tinyRun(t *testing.T, args string) *Results {
 	return res
 }
 
+// pointOf is rr's one point of kind.
+func pointOf(t *testing.T, rr RoundResult, kind string) Point {
+	t.Helper()
+	for _, p := range rr.Points {
+		if p.Kind == kind {
+			return p
+		}
+	}
+	t.Fatalf("%s: no %s point in %+v", rr.Subject, kind, rr.Points)
+	return Point{}
+}
+
 // TestTinyBench runs a short bench end to end in a real lab: govs (the
 // daemon, configured through its CLI) and kernel forwarding at a low rate.
 // Both must deliver nearly everything, and the sink must have sampled and
@@ -74,11 +86,11 @@ func TestTinyBench(t *testing.T) {
 		if rr.Checked == 0 {
 			t.Errorf("%s: no frame validated at the sink", rr.Subject)
 		}
-		p := rr.Points[0]
+		p := pointOf(t, rr, PointRate)
 		if p.Sent < 5000 || p.Fraction() < 0.95 {
 			t.Errorf("%s: sent %d, received %d", rr.Subject, p.Sent, p.Received)
 		}
-		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.Busy)
+		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy cores %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.BusyCores)
 	}
 }
 
@@ -92,7 +104,7 @@ func TestTinyBenchTwoGenerators(t *testing.T) {
 		t.Fatalf("rounds %+v", res.Rounds)
 	}
 	rr := res.Rounds[0]
-	p := rr.Points[0]
+	p := pointOf(t, rr, PointRate)
 	if p.Sent < 2000 || p.Fraction() < 0.95 {
 		t.Fatalf("sent %d, received %d", p.Sent, p.Received)
 	}
@@ -139,10 +151,10 @@ func TestTinyLocalBench(t *testing.T) {
 			}
 			t.Errorf("%s: %s", rr.Subject, n)
 		}
-		p := rr.Points[0]
+		p := pointOf(t, rr, PointRate)
 		if p.Sent < 5000 || p.Fraction() < 0.95 {
 			t.Errorf("%s: sent %d, delivered %d", rr.Subject, p.Sent, p.Received)
 		}
-		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.Busy)
+		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy cores %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.BusyCores)
 	}
 }
