@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -21,8 +22,9 @@ type Point struct {
 	Delivered float64 `json:"delivered_pps"` // Received over the window
 	Seconds   float64 `json:"seconds"`       // the window: from the first send to the generator's stop
 	Sent      uint64  `json:"sent"`
-	// Refused is the part of Sent that the director's full receive backlog
-	// refused at the veth: offered, and lost by the director.
+	// Refused counts frames the veth refused because the director's
+	// receive backlog was full: not in Sent (refusing costs the generator
+	// nothing, so they would make up an offered rate), reported apart.
 	Refused  uint64 `json:"refused,omitempty"`
 	Received uint64 `json:"received"` // counted inside the window
 	// Late arrived after the window, while the rings and queues drained:
@@ -33,6 +35,10 @@ type Point struct {
 	BusyCores float64 `json:"busy_cores,omitempty"`
 	// SampleEvery is the sampling interval of the window's IPv4 frames,
 	// Sampled what the filter passed and Checked the frames validated.
+	// Short marks a search point where the generator fell short of
+	// Requested twice: it only lowers the search's upper bound to what
+	// the generator offered.
+	Short       bool   `json:"short,omitempty"`
 	SampleEvery int    `json:"sample_every"`
 	Sampled     uint64 `json:"sampled"`
 	Checked     int    `json:"checked"`
@@ -60,14 +66,18 @@ func (p Point) Fraction() float64 {
 // before a point does not count.
 const maxShortfall = 0.02
 
+// errShortfall marks a point where the generator fell short.
+var errShortfall = errors.New("generator short of the requested rate")
+
 // Shortfall says whether the generator offered less than requested by more
 // than maxShortfall: such a point measured another rate than it claims.
+// The error wraps errShortfall.
 func (p Point) Shortfall() error {
 	if p.Requested <= 0 || p.Offered >= (1-maxShortfall)*p.Requested {
 		return nil
 	}
-	return fmt.Errorf("the generator offered %.0f pps of the %.0f requested (%.1f%% short; more than %.0f%% short does not count: add --gen-cpus or lower the rate)",
-		p.Offered, p.Requested, 100*(1-p.Offered/p.Requested), 100*maxShortfall)
+	return fmt.Errorf("%w: offered %.0f pps of the %.0f requested (%.1f%% short; more than %.0f%% short does not count: add --gen-cpus or lower the rate)",
+		errShortfall, p.Offered, p.Requested, 100*(1-p.Offered/p.Requested), 100*maxShortfall)
 }
 
 // Figure names: the keys of RoundResult.Figures and of the JSON summary.

@@ -374,6 +374,15 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 				rate = 0.97 * top.Delivered // first guess: just under what flat out delivered
 			}
 			p, err := r.point(ctx, PointSearch, rate)
+			if errors.Is(err, errShortfall) {
+				// The generator cannot offer this rate now: no ≥99% rate
+				// above what it did offer can be claimed.
+				p.Short = true
+				add(p)
+				z.Hi = max(z.Lo, min(z.Hi, p.Offered))
+				rr.Notes = append(rr.Notes, fmt.Sprintf("search: %v; the search's upper bound is now %.0f pps", err, z.Hi))
+				continue
+			}
 			add(p)
 			if err != nil {
 				return fail(err)

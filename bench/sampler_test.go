@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -122,7 +123,7 @@ func TestShortfall(t *testing.T) {
 		{100e3, 97.9e3, true},   // more than 2% short
 	} {
 		err := Point{Requested: tc.req, Offered: tc.offered}.Shortfall()
-		if (err != nil) != tc.short {
+		if (err != nil) != tc.short || err != nil && !errors.Is(err, errShortfall) {
 			t.Errorf("requested %v offered %v: %v, want short %v", tc.req, tc.offered, err, tc.short)
 		}
 	}
