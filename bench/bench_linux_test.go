@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -57,6 +58,18 @@ func tinyRun(t *testing.T, args string) *Results {
 	return res
 }
 
+// pointOf is rr's one point of kind.
+func pointOf(t *testing.T, rr RoundResult, kind string) Point {
+	t.Helper()
+	for _, p := range rr.Points {
+		if p.Kind == kind {
+			return p
+		}
+	}
+	t.Fatalf("%s: no %s point in %+v", rr.Subject, kind, rr.Points)
+	return Point{}
+}
+
 // TestTinyBench runs a short bench end to end in a real lab: govs (the
 // daemon, configured through its CLI) and kernel forwarding at a low rate.
 // Both must deliver nearly everything, and the sink must have sampled and
@@ -74,11 +87,11 @@ func TestTinyBench(t *testing.T) {
 		if rr.Checked == 0 {
 			t.Errorf("%s: no frame validated at the sink", rr.Subject)
 		}
-		p := rr.Points[0]
+		p := pointOf(t, rr, PointRate)
 		if p.Sent < 5000 || p.Fraction() < 0.95 {
 			t.Errorf("%s: sent %d, received %d", rr.Subject, p.Sent, p.Received)
 		}
-		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.Busy)
+		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy cores %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.BusyCores)
 	}
 }
 
@@ -92,7 +105,7 @@ func TestTinyBenchTwoGenerators(t *testing.T) {
 		t.Fatalf("rounds %+v", res.Rounds)
 	}
 	rr := res.Rounds[0]
-	p := rr.Points[0]
+	p := pointOf(t, rr, PointRate)
 	if p.Sent < 2000 || p.Fraction() < 0.95 {
 		t.Fatalf("sent %d, received %d", p.Sent, p.Received)
 	}
@@ -139,10 +152,71 @@ func TestTinyLocalBench(t *testing.T) {
 			}
 			t.Errorf("%s: %s", rr.Subject, n)
 		}
-		p := rr.Points[0]
+		p := pointOf(t, rr, PointRate)
 		if p.Sent < 5000 || p.Fraction() < 0.95 {
 			t.Errorf("%s: sent %d, delivered %d", rr.Subject, p.Sent, p.Received)
 		}
-		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.Busy)
+		t.Logf("%s: offered %.0f pps, delivered %.0f pps, %d frames validated, busy cores %.2f", rr.Subject, p.Offered, p.Delivered, rr.Checked, p.BusyCores)
+	}
+}
+
+// TestTinyDefaultPath runs the default measurement (no --rate): the
+// generator flat out, the ≥99%-delivered search, overload at twice that
+// and the cost window with its baseline, for govs and kernel forwarding,
+// and checks that the figures are consistent with the points they come
+// from.
+func TestTinyDefaultPath(t *testing.T) {
+	res := tinyRun(t, "--subjects govs,kernel-fwd --duration 0.5 --steps 3 --runs 1 --flows 64 --cost-rate 20k")
+	if len(res.Rounds) != 2 || res.OverloadFactor != 2 {
+		t.Fatalf("%d results, overload factor %v; want 2 and 2", len(res.Rounds), res.OverloadFactor)
+	}
+	for _, rr := range res.Rounds {
+		if rr.Failed() {
+			t.Errorf("%s failed: %s", rr.Subject, rr.Err)
+			continue
+		}
+		top := pointOf(t, rr, PointMax)
+		over := pointOf(t, rr, PointOverload)
+		pointOf(t, rr, PointCost)
+		pointOf(t, rr, PointBaseline)
+		rate99 := rr.Figures[FigRate99]
+		if rate99 <= 0 || rate99 > top.Offered {
+			t.Errorf("%s: ≥99%%-delivered rate %.0f, generator's maximum %.0f", rr.Subject, rate99, top.Offered)
+		}
+		for _, p := range rr.Points {
+			if p.Received > p.Sent || p.Delivered > p.Offered {
+				t.Errorf("%s %s: received %d of %d sent (%.0f of %.0f pps)", rr.Subject, p.Kind, p.Received, p.Sent, p.Delivered, p.Offered)
+			}
+			if p.Short && (p.Kind != PointSearch || rate99 > p.Offered) {
+				t.Errorf("%s %s: generator short (%.0f of %.0f pps), ≥99%% rate %.0f", rr.Subject, p.Kind, p.Offered, p.Requested, rate99)
+			}
+			if p.Requested > 0 && !p.Short && p.Offered < 0.98*p.Requested {
+				t.Errorf("%s %s: offered %.0f pps of %.0f requested", rr.Subject, p.Kind, p.Offered, p.Requested)
+			}
+			switch {
+			case p.Kind == PointBaseline && p.Received+p.Late != 0:
+				t.Errorf("%s: %d frames passed the baseline's ingress drop", rr.Subject, p.Received+p.Late)
+			case p.Kind != PointBaseline && p.Received > 0 && p.Checked == 0:
+				t.Errorf("%s %s: %d frames received, none validated", rr.Subject, p.Kind, p.Received)
+			}
+		}
+		// Overload offers twice the ≥99%-delivered rate, or the generator
+		// flat out where that is more, and reports what it offered.
+		if want := 2 * rate99; over.Requested != 0 && math.Abs(over.Requested-want) > 1 || over.Requested == 0 && want < top.Offered {
+			t.Errorf("%s: overload requested %.0f pps, want 2 × %.0f (generator max %.0f)", rr.Subject, over.Requested, rate99, top.Offered)
+		}
+		if rr.Figures[FigOverloadOffered] != over.Offered || rr.Figures[FigOverload] != over.Delivered {
+			t.Errorf("%s: overload figures %v, point %+v", rr.Subject, rr.Figures, over)
+		}
+		cost, raw := rr.Figures[FigCost], rr.Figures[FigCostRaw]
+		if c := pointOf(t, rr, PointCost); !(c.BusyCores > 0) {
+			// On a machine busy with other work the soakers can get less
+			// while calibrating than during the window: nothing to check.
+			t.Logf("%s: cost window measured no busy time (%v cores): cost not checked", rr.Subject, c.BusyCores)
+		} else if math.IsNaN(cost) || math.IsInf(cost, 0) || cost <= 0 || raw < cost {
+			t.Errorf("%s: cost %v ns net, %v raw: want finite, positive, net ≤ raw", rr.Subject, cost, raw)
+		}
+		t.Logf("%s: max %.0f pps, ≥99%% %.0f, overload %.0f of %.0f offered, cost %.0f ns (raw %.0f)",
+			rr.Subject, top.Offered, rate99, over.Delivered, over.Offered, cost, raw)
 	}
 }

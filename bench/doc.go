@@ -11,14 +11,37 @@
 //	                              steers eth0's receive here        tc ingress drop
 //
 // The generator sends prebuilt frames for N flows to the VIP
-// 198.51.100.1:80 in sendmmsg batches, rate-limited by a token bucket or
-// flat out, for a bounded time. The director forwards them to two
-// realservers, 203.0.113.11 and .12, whose MACs are permanent neighbour
-// entries that no host owns: the sink takes every frame, counts it in its
-// interface counters and drops it at netdev ingress, and a tap with a random
-// BPF filter samples a few so that each subject's output is checked (DR:
-// destination MAC; masq: addresses, ports, checksums; TUN: the outer
-// header). A subject whose output is wrong is reported as failed.
+// 198.51.100.1:80 in sendmmsg batches, rate-limited by a token bucket
+// (sleeping between batches) or flat out, for a bounded time. The director
+// forwards them to two realservers, 203.0.113.11 and .12, whose MACs are
+// permanent neighbour entries that no host owns: the sink takes every
+// frame, counts it in its interface counters and drops it at netdev
+// ingress. The lab's interfaces have IPv6 off, so they carry the bench's
+// frames and nothing else.
+//
+// Every measurement is a window, and each is counted and checked the same
+// way for every subject:
+//
+//   - Counting. Delivered frames are those counted at the sink before the
+//     generator stops; what arrives after, while rings and queues drain, is
+//     reported as late and not delivered (a subject that queues what it
+//     cannot forward gains nothing from it). Delivered rate = delivered
+//     frames ÷ the generator's window. Frames the veth refused because the
+//     director's receive backlog was full are not offered (refusing costs
+//     the generator nothing, so they would make up a rate no wire carried);
+//     each point reports them apart (refused).
+//   - Offered rate. Each point records the rate requested and the rate
+//     offered (sent ÷ window). A point where the generator fell more than
+//     2% short of the request is measured again once, then fails the round;
+//     a search point that falls short twice instead lowers the search's
+//     upper bound to what the generator offered (marked short, with a note).
+//   - Sampling. A tap with a BPF filter passes every frame that is not IPv4
+//     and a random share of the IPv4 ones, sized to the point (about 512 a
+//     window); a reservoir keeps a uniform 256 of them, and every point's
+//     sample is validated (DR: destination MAC; masq: addresses, ports,
+//     checksums; TUN: the outer header). A frame that is not IPv4, a wrong
+//     frame, or more frames received than sent fails the round, and so does
+//     a point where enough arrived but nothing was sampled.
 //
 // Subjects: govs (the real daemon, `govs run`, configured through the CLI),
 // nft-dnat (nftables DNAT with numgen over the same realservers),
@@ -27,13 +50,36 @@
 //
 // --mode local (LocalNode) measures delivery to the director's own stack
 // instead: govs has the one realserver 127.0.0.1 and writes the frames into
-// its tap, counted there; the baseline kernel-local has the VIP on the
-// director's lo. An nftables rule at the director's IP input hook drops
-// them, and the sample is taken where they enter the stack (local_linux.go).
+// its tap; the baseline kernel-local has the VIP on the director's lo. An
+// nftables rule at the director's IP input hook counts and drops them, for
+// both subjects alike; the sample is taken where they enter the stack
+// (local_linux.go).
 //
-// Figures per subject and round: zero-loss rate (bisection of the offered
-// rate, delivered ≥ 99%), overload (delivered at the generator's maximum)
-// and cost (director-core nanoseconds per forwarded packet at a fixed
-// offered rate, from the busy fraction that an idle-priority soaker pinned
-// to the director core sees, calibrated before every measurement).
+// Figures per subject and round:
+//
+//   - ≥99%-delivered rate (JSON key zero_loss_pps, kept from earlier
+//     versions; it is not a loss-free rate): the highest offered rate at
+//     which at least 99% of the frames were delivered inside the window.
+//     A first point with the generator flat out bounds it (and is the
+//     generator's maximum); bisection over the offered rates finds it.
+//   - Overload: what is delivered when the generator offers
+//     --overload-factor (default 2) × the subject's own ≥99%-delivered
+//     rate, the same multiple for every subject, at most the generator's
+//     maximum; the rate actually offered is reported next to it
+//     (overload_offered_pps).
+//   - Cost (cost_ns): nanoseconds of CPU per delivered packet at a fixed
+//     offered rate (--cost-rate), net of a baseline. Soakers at SCHED_IDLE
+//     on every core of the lab, generator cores included, see what the
+//     lab's work leaves idle, calibrated before and after every window;
+//     the busy time of all of them counts, so work the kernel does on the
+//     generator's core for the director (on veth, the director's XDP
+//     program and receive) is charged too. In the same round, before the
+//     subject starts, the same traffic at the same rate is dropped at the
+//     director's ingress (an nftables netdev rule on its client-facing
+//     interface); that window's busy time per sent packet (sending, the
+//     veth, the director's receive up to the ingress hook) is taken off
+//     for every packet the subject was sent. cost_raw_ns is the figure
+//     before the baseline is taken off. The sink's receive of what a
+//     subject forwards (it runs on the sending core on veth) remains in
+//     every subject's figure alike.
 package bench

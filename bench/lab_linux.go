@@ -9,18 +9,15 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/govs-lb/govs/internal/afpacket"
@@ -33,8 +30,8 @@ type benchLab struct {
 	gen, dir, sink *lab.Host
 	sinkNL         *netlink.Handle
 	dirNL          *netlink.Handle // local mode: the tap's counters
-	// rx is the delivered-frame counter that settle reads: the sink's
-	// eth0 unless a local-mode round sets another.
+	// rx is the delivered-frame counter: the sink's eth0, or in local mode
+	// the director's input hook (localRx).
 	rx func() (uint64, error)
 }
 
@@ -80,9 +77,17 @@ func newBenchLab(dirCPUs []int) (_ *benchLab, err error) {
 		return nil, err
 	}
 	g, d, s := b.gen, b.dir, b.sink
-	steps := [][]string{}
+	// IPv6 off everywhere: the lab's links then carry the bench's frames
+	// and nothing else (no DAD, router or MLD chatter), so every frame that
+	// is not the subject's output is an error of the subject.
+	for _, h := range []*lab.Host{g, d, s} {
+		for _, k := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
+			if err := h.Sysctl(k, "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
 	run := func(h *lab.Host, args ...string) error { return h.IP(args...) }
-	_ = steps
 	for _, st := range []struct {
 		h    *lab.Host
 		args []string
@@ -130,7 +135,7 @@ func newBenchLab(dirCPUs []int) (_ *benchLab, err error) {
 	if err := s.Do(func() error { return setGRO("eth0", true) }); err != nil {
 		return nil, fmt.Errorf("GRO on the sink: %w", err)
 	}
-	if err := s.Do(func() error { return dropAtIngress("eth0") }); err != nil {
+	if err := s.Do(func() error { return dropAtIngress("sink", "eth0") }); err != nil {
 		return nil, fmt.Errorf("sink ingress drop: %w", err)
 	}
 	err = s.Do(func() error {
@@ -161,18 +166,30 @@ func nsShell(h *lab.Host, script string) error {
 	return nil
 }
 
-// dropAtIngress drops every frame on ifName at the netdev ingress hook:
-// after the packet taps (the sampler still sees them), before the IP stack.
-// It runs in the interface's namespace; the table goes with the namespace.
-func dropAtIngress(ifName string) error {
+// dropAtIngress drops every frame on ifName at the netdev ingress hook
+// with a netdev table of that name: after the packet taps (the sampler
+// still sees them), before the IP stack. It runs in the interface's
+// namespace; the table goes with the namespace or with deleteNetdevTable.
+func dropAtIngress(table, ifName string) error {
 	c, err := nftables.New()
 	if err != nil {
 		return err
 	}
-	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: "sink"})
+	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: table})
 	drop := nftables.ChainPolicyDrop
 	c.AddChain(&nftables.Chain{Name: "ingress", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: ifName, Policy: &drop})
+	return c.Flush()
+}
+
+// deleteNetdevTable removes a table that dropAtIngress made. It runs in
+// the interface's namespace.
+func deleteNetdevTable(table string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	c.DelTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: table})
 	return c.Flush()
 }
 
@@ -326,103 +343,6 @@ var sink atomic.Uint64 // keeps the soaker's loop from being optimised away
 
 func (s *soaker) Stop() { s.stop.Store(true); <-s.done }
 
-// sampler taps the sink's interface with a BPF filter that passes a random
-// 1/sampleEvery of the IPv4 frames, and keeps the first maxSamples.
-type sampler struct {
-	fd      int
-	mu      sync.Mutex
-	samples [][]byte
-	seen    int
-	done    chan struct{}
-	stop    atomic.Bool
-}
-
-const (
-	sampleEvery = 512
-	maxSamples  = 256
-)
-
-func sampleFilter() ([]bpf.RawInstruction, error) {
-	return bpf.Assemble([]bpf.Instruction{
-		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x0800, SkipFalse: 3},
-		bpf.LoadExtension{Num: bpf.ExtRand},
-		bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: 0xffffffff / sampleEvery, SkipTrue: 1},
-		bpf.RetConstant{Val: 2048},
-		bpf.RetConstant{Val: 0},
-	})
-}
-
-func startSampler(h *lab.Host, ifName string) (*sampler, error) {
-	prog, err := sampleFilter()
-	if err != nil {
-		return nil, err
-	}
-	s := &sampler{fd: -1, done: make(chan struct{})}
-	err = h.Do(func() error {
-		ifi, err := net.InterfaceByName(ifName)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		s.fd = fd
-		fp := unix.SockFprog{Len: uint16(len(prog)), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
-		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
-			return os.NewSyscallError("SO_ATTACH_FILTER", err)
-		}
-		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return os.NewSyscallError("SO_RCVTIMEO", err)
-		}
-		return os.NewSyscallError("bind", unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}))
-	})
-	if err != nil {
-		if s.fd >= 0 {
-			unix.Close(s.fd)
-		}
-		return nil, err
-	}
-	go s.loop()
-	return s, nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func (s *sampler) loop() {
-	defer close(s.done)
-	buf := make([]byte, 2048)
-	for !s.stop.Load() {
-		n, _, err := unix.Recvfrom(s.fd, buf, 0)
-		if err != nil || n <= 0 {
-			continue
-		}
-		s.mu.Lock()
-		s.seen++
-		if len(s.samples) < maxSamples {
-			s.samples = append(s.samples, append([]byte(nil), buf[:n]...))
-		}
-		s.mu.Unlock()
-	}
-}
-
-// Take returns the samples kept since the last Take and forgets them.
-func (s *sampler) Take() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.samples
-	s.samples, s.seen = nil, 0
-	return out
-}
-
-func (s *sampler) Close() {
-	s.stop.Store(true)
-	<-s.done
-	unix.Close(s.fd)
-}
-
 // genJob asks the generator to send for a while.
 type genJob struct {
 	frames   [][]byte
@@ -434,7 +354,12 @@ type genJob struct {
 }
 
 type genResult struct {
+	// sent counts the frames the kernel took; refused those the veth
+	// refused because the director's receive backlog was full. Refusing
+	// costs the generator almost nothing, so counting them as offered
+	// would make up a rate no wire carried; they are reported apart.
 	sent    uint64
+	refused uint64
 	elapsed time.Duration
 	err     error
 }
@@ -483,6 +408,7 @@ func (gs *generators) Run(ctx context.Context, j genJob) genResult {
 	for range started {
 		r := <-results
 		all.sent += r.sent
+		all.refused += r.refused
 		all.elapsed = max(all.elapsed, r.elapsed)
 		all.err = errors.Join(all.err, r.err)
 	}
@@ -551,13 +477,20 @@ func batchFor(rate float64) int {
 
 func (g *generator) run(tx *afpacket.Socket, j genJob) genResult {
 	bs := batchFor(j.rate)
-	// The bucket holds up to 1 ms of traffic, so a generator delayed by a
-	// slow system call catches up instead of losing the rate.
-	lim := NewLimiter(j.rate, max(afpacket.MaxBatch, int(j.rate/1000)))
+	// The bucket holds up to 10 ms of traffic (at most a few hundred
+	// frames more than 1 ms, so that catching up does not overflow a
+	// backlog), so a generator woken late or delayed by a slow system call
+	// catches up instead of losing the rate.
+	lim := NewLimiter(j.rate, max(afpacket.MaxBatch, int(j.rate/1000), min(int(j.rate/100), 512)))
 	batch := make([][]byte, afpacket.MaxBatch)
 	start := time.Now()
 	end := start.Add(j.duration)
 	var sent uint64
+	refused0 := tx.TxStats().DropFull
+	result := func(err error) genResult {
+		refused := tx.TxStats().DropFull - refused0
+		return genResult{sent: sent, refused: refused, elapsed: time.Since(start), err: err}
+	}
 	i := 0
 	nf := len(j.frames)
 	for {
@@ -575,8 +508,13 @@ func (g *generator) run(tx *afpacket.Socket, j genJob) genResult {
 		}
 		n := lim.Take(int64(now.Sub(start)), want, atLeast)
 		if n == 0 {
-			if w := lim.Wait(atLeast); w > 2*time.Millisecond {
-				time.Sleep(w - time.Millisecond)
+			// Sleep in the kernel rather than spin: the generator's core
+			// is one of the lab's, and what it does besides sending (the
+			// veth's receive, an XDP program) is part of a cost only if
+			// its soaker can see the core idle otherwise.
+			if w := lim.Wait(atLeast); w > 20*time.Microsecond {
+				ts := unix.NsecToTimespec(int64(w))
+				_ = unix.Nanosleep(&ts, nil)
 			}
 			continue
 		}
@@ -596,10 +534,10 @@ func (g *generator) run(tx *afpacket.Socket, j genJob) genResult {
 		m, err := tx.SendBatch(batch[:n], nil)
 		sent += uint64(m)
 		if err != nil {
-			return genResult{sent: sent, elapsed: time.Since(start), err: err}
+			return result(err)
 		}
 	}
-	return genResult{sent: sent, elapsed: time.Since(start)}
+	return result(nil)
 }
 
 func (g *generator) Run(ctx context.Context, j genJob) genResult {
@@ -643,5 +581,3 @@ func softnetDrops(cpus []int) uint64 {
 	}
 	return sum
 }
-
-var _ = filepath.Join

@@ -19,9 +19,9 @@ import (
 // destination MAC. The director's stack takes it at the IP input hook,
 // where a rule of localTable counts it and drops it, so nothing answers
 // (no ICMP port unreachable, no RST) and no socket's queue is in the way.
-// govs's figure is the tap's rx_packets (counted as the tap takes each
-// frame from govs, before the stack); kernel-local's is that rule's
-// counter. A per-round AF_PACKET sampler on the tap (on eth0 for
+// Both subjects are counted by that rule's counter, at the same place; the
+// tap's rx_packets (what govs wrote into it) is only compared with it in a
+// note. A per-round AF_PACKET sampler on the tap (on eth0 for
 // kernel-local) checks that the frames are still the client's, to VIP:port.
 
 const localTable = "govsbench_local"
@@ -105,23 +105,23 @@ func (b *benchLab) tapMAC() ([6]byte, error) {
 	return [6]byte(l.Attrs().HardwareAddr), nil
 }
 
-// localRound points the lab at subject base's delivery point for one round:
-// the counter settle reads and the sampler, and what the samples must be.
-// done puts the sink's counter back and closes the sampler.
-func (r *runner) localRound(base string) (samp *sampler, exp Expect, done func(), err error) {
+// localRound starts subject base's sampler for one round, where its frames
+// enter the director's stack (govs's tap, or eth0 for kernel-local), and
+// what the samples must be. done closes the sampler.
+func (r *runner) localRound(base string) (done func(), err error) {
 	ifName, mac := "eth0", DirInMAC
-	rx := r.b.localRx
 	if base == SubjectGovs {
-		ifName, rx = localnode.DefaultName, r.b.tapRx
+		ifName = localnode.DefaultName
 		if mac, err = r.b.tapMAC(); err != nil {
-			return nil, exp, nil, err
+			return nil, err
 		}
 	}
-	if samp, err = startSampler(r.b.dir, ifName); err != nil {
-		return nil, exp, nil, fmt.Errorf("sampler on %s: %w", ifName, err)
+	samp, err := startSampler(r.b.dir, ifName)
+	if err != nil {
+		return nil, fmt.Errorf("sampler on %s: %w", ifName, err)
 	}
-	r.b.rx = rx
-	return samp, ExpectLocal(mac), func() { samp.Close(); r.b.rx = r.b.sinkRx }, nil
+	r.samp, r.exp = samp, ExpectLocal(mac)
+	return func() { samp.Close(); r.samp = nil }, nil
 }
 
 // kernelLocalSubject is the local-mode baseline: no govs, the VIP on the

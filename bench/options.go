@@ -93,21 +93,28 @@ type Options struct {
 	JSON       bool
 	SVG        string
 
-	CostRate  float64 // offered rate of the cost figure; 0: derived from the zero-loss rates
-	Steps     int     // bisection steps of the zero-loss search
-	GenCPUs   []int   // generator cores, one sending thread each
-	DirCPUs   []int
-	KeepGoing bool // measure the other subjects when one fails
+	CostRate float64 // offered rate of the cost figure; 0: defaultCostRate
+	Steps    int     // bisection steps of the ≥99%-delivered search
+	// OverloadFactor is the multiple of each subject's ≥99%-delivered rate
+	// offered for the overload figure (at most the generator's maximum).
+	OverloadFactor float64
+	GenCPUs        []int // generator cores, one sending thread each
+	DirCPUs        []int
+	KeepGoing      bool // measure the other subjects when one fails
 
 	Notes []string // said with the results (subjects skipped)
 
 	args []string // the command line, for the report
 }
 
+// defaultCostRate is the offered rate of the cost figure without --cost-rate.
+const defaultCostRate = 150e3
+
 // DefaultOptions are the values without flags.
 func DefaultOptions() Options {
 	return Options{Mode: ModeDR, Proto: ProtoUDP, Flows: 4096, Size: 64, Duration: time.Second,
-		Runs: 3, Workers: 1, Subjects: append([]string(nil), AllSubjects...), Steps: 7, GenCPUs: []int{0}}
+		Runs: 3, Workers: 1, Subjects: append([]string(nil), AllSubjects...), Steps: 7, GenCPUs: []int{0},
+		OverloadFactor: 2}
 }
 
 // ErrUsage marks a command-line error: the message is one line, the exit status 2.
@@ -166,8 +173,9 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	o := DefaultOptions()
 	fs := flag.NewFlagSet("govs bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	rate := fs.String("rate", "", "offered rate: packets per second (250k, 1.5M) or max; without it, zero-loss search + overload + cost")
-	costRate := fs.String("cost-rate", "", "offered rate of the cost figure (default: 80% of the lowest zero-loss rate, at most 200k)")
+	rate := fs.String("rate", "", "offered rate: packets per second (250k, 1.5M) or max; without it, ≥99%-delivered search + overload + cost")
+	costRate := fs.String("cost-rate", "", "offered rate of the cost figure, the same for every subject (default 150k; keep it under every subject's ≥99%-delivered rate)")
+	fs.Float64Var(&o.OverloadFactor, "overload-factor", o.OverloadFactor, "overload offers this multiple of each subject's ≥99%-delivered rate (at most the generator's maximum)")
 	subjects := fs.String("subjects", strings.Join(AllSubjects, ","), "comma-separated subjects (--mode local: govs,kernel-local); govs+KEY=VALUE+… or afpacket-bare+… runs a variant with those I/O settings ($GOVS_IO_TUNING)")
 	dur := fs.Float64("duration", o.Duration.Seconds(), "seconds per measurement")
 	dirCPUs := fs.String("dir-cpus", "", "director cores (default: 1..workers)")
@@ -178,7 +186,7 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.IntVar(&o.Size, "size", o.Size, "Ethernet frame size in bytes including FCS (64..1518)")
 	fs.IntVar(&o.Runs, "runs", o.Runs, "rounds; subjects alternate within each round (A B A B)")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "govs workers (and afpacket-bare threads)")
-	fs.IntVar(&o.Steps, "steps", o.Steps, "bisection steps of the zero-loss search")
+	fs.IntVar(&o.Steps, "steps", o.Steps, "bisection steps of the ≥99%-delivered search")
 	genCPU := fs.Int("gen-cpu", 0, "generator core (one sending thread)")
 	genCPUs := fs.String("gen-cpus", "", "generator cores, one sending thread each, e.g. 0-3 (each sends its share of the flows at its share of the rate)")
 	fs.BoolVar(&o.JSON, "json", false, "print the results as JSON on stdout")
@@ -187,7 +195,8 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(out, "Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tcp|syn|udp-new] [--flows N] [--size BYTES]\n"+
-				"       [--rate PPS|max] [--duration S] [--runs N] [--workers N] [--subjects LIST] [--json] [--svg FILE]")
+				"       [--rate PPS|max] [--duration S] [--runs N] [--workers N] [--subjects LIST] [--overload-factor X]\n"+
+				"       [--cost-rate PPS] [--json] [--svg FILE]")
 			fs.SetOutput(out)
 			fs.PrintDefaults()
 			return o, err
@@ -229,6 +238,9 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	}
 	if o.Steps < 1 || o.Steps > 20 {
 		return o, usageErr("--steps %d: want 1..20", o.Steps)
+	}
+	if o.OverloadFactor < 1 || o.OverloadFactor > 100 {
+		return o, usageErr("--overload-factor %v: want 1..100", o.OverloadFactor)
 	}
 	if *genCPU < 0 {
 		return o, usageErr("--gen-cpu %d: want a core number", *genCPU)

@@ -17,8 +17,11 @@ func TestParseArgsDefaults(t *testing.T) {
 	}
 	if o.Mode != ModeDR || o.Proto != ProtoUDP || o.Flows != 4096 || o.Size != 64 || o.Runs != 3 ||
 		o.Workers != 1 || o.Duration != time.Second || o.RateSet || !slices.Equal(o.Subjects, AllSubjects) ||
-		!slices.Equal(o.DirCPUs, []int{1}) || !slices.Equal(o.GenCPUs, []int{0}) {
+		!slices.Equal(o.DirCPUs, []int{1}) || !slices.Equal(o.GenCPUs, []int{0}) || o.OverloadFactor != 2 {
 		t.Fatalf("defaults: %+v", o)
+	}
+	if o, err := ParseArgs(strings.Fields("--overload-factor 1.5"), io.Discard); err != nil || o.OverloadFactor != 1.5 {
+		t.Fatalf("--overload-factor 1.5: %v, %v", o.OverloadFactor, err)
 	}
 }
 
@@ -56,7 +59,7 @@ func TestParseArgsErrors(t *testing.T) {
 	for _, args := range []string{
 		"--mode nat", "--proto sctp", "--flows 0", "--size 63", "--size 9000", "--rate fast", "--rate -5",
 		"--duration 0", "--runs 0", "--workers 0", "--subjects govs,ipvs", "--subjects govs,govs",
-		"--nosuchflag", "extra", "--dir-cpus 0", "--dir-cpus 3-1", "--cost-rate max",
+		"--nosuchflag", "extra", "--dir-cpus 0", "--dir-cpus 3-1", "--cost-rate max", "--overload-factor 0.5",
 	} {
 		_, err := ParseArgs(strings.Fields(args), io.Discard)
 		if !errors.Is(err, ErrUsage) {

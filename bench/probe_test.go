@@ -51,8 +51,8 @@ func TestDaemonNote(t *testing.T) {
 }
 
 func TestWriteJSONNonFinite(t *testing.T) {
-	r := &Results{Rounds: []RoundResult{{Subject: SubjectGovs, Figures: map[string]float64{FigCost: math.NaN(), FigZeroLoss: 1},
-		Points: []Point{{Offered: 1, Busy: math.NaN()}}}}}
+	r := &Results{Rounds: []RoundResult{{Subject: SubjectGovs, Figures: map[string]float64{FigCost: math.NaN(), FigRate99: 1},
+		Points: []Point{{Offered: 1, BusyCores: math.NaN()}}}}}
 	r.Summarize([]string{SubjectGovs})
 	var b strings.Builder
 	if err := r.WriteJSON(&b); err != nil || !strings.Contains(b.String(), "zero_loss_pps") {

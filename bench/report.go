@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,16 +11,50 @@ import (
 	"time"
 )
 
-// Point is one measurement: offered and delivered rates over one window.
+// Point is one measurement window: what the generator sent and what
+// reached the counting point (the sink; the director's input hook in local
+// mode) before the generator stopped.
 type Point struct {
-	Offered   float64 `json:"offered_pps"`
-	Delivered float64 `json:"delivered_pps"`
+	Kind string `json:"kind"` // what the point is for: PointMax, PointSearch, …
+	// Requested is the rate asked of the generator; 0: flat out.
+	Requested float64 `json:"requested_pps,omitempty"`
+	Offered   float64 `json:"offered_pps"`   // Sent over the window
+	Delivered float64 `json:"delivered_pps"` // Received over the window
+	Seconds   float64 `json:"seconds"`       // the window: from the first send to the generator's stop
 	Sent      uint64  `json:"sent"`
-	Received  uint64  `json:"received"`
-	Busy      float64 `json:"busy,omitempty"` // director-core busy fraction, when measured
+	// Refused counts frames the veth refused because the director's
+	// receive backlog was full: not in Sent (refusing costs the generator
+	// nothing, so they would make up an offered rate), reported apart.
+	Refused  uint64 `json:"refused,omitempty"`
+	Received uint64 `json:"received"` // counted inside the window
+	// Late arrived after the window, while the rings and queues drained:
+	// not delivered, but checked against Sent.
+	Late uint64 `json:"late,omitempty"`
+	// BusyCores is how many of the lab's cores were busy on average during
+	// the window (each core's busy fraction, summed), when measured.
+	BusyCores float64 `json:"busy_cores,omitempty"`
+	// SampleEvery is the sampling interval of the window's IPv4 frames,
+	// Sampled what the filter passed and Checked the frames validated.
+	// Short marks a search point where the generator fell short of
+	// Requested twice: it only lowers the search's upper bound to what
+	// the generator offered.
+	Short       bool   `json:"short,omitempty"`
+	SampleEvery int    `json:"sample_every"`
+	Sampled     uint64 `json:"sampled"`
+	Checked     int    `json:"checked"`
 }
 
-// Fraction is the share of sent packets the sink received.
+// What a point is for.
+const (
+	PointMax      = "max"      // the generator flat out: the search's upper bound
+	PointSearch   = "search"   // a step of the ≥99%-delivered search
+	PointOverload = "overload" // --overload-factor × the ≥99%-delivered rate
+	PointCost     = "cost"     // the cost window
+	PointBaseline = "baseline" // the cost window's traffic, dropped at the director's ingress
+	PointRate     = "rate"     // the one window of --rate
+)
+
+// Fraction is the share of sent packets received inside the window.
 func (p Point) Fraction() float64 {
 	if p.Sent == 0 {
 		return 0
@@ -27,12 +62,41 @@ func (p Point) Fraction() float64 {
 	return float64(p.Received) / float64(p.Sent)
 }
 
-// Figure names.
+// maxShortfall is how far below the requested rate the generator may fall
+// before a point does not count.
+const maxShortfall = 0.02
+
+// errShortfall marks a point where the generator fell short.
+var errShortfall = errors.New("generator short of the requested rate")
+
+// Shortfall says whether the generator offered less than requested by more
+// than maxShortfall: such a point measured another rate than it claims.
+// The error wraps errShortfall.
+func (p Point) Shortfall() error {
+	if p.Requested <= 0 || p.Offered >= (1-maxShortfall)*p.Requested {
+		return nil
+	}
+	return fmt.Errorf("%w: offered %.0f pps of the %.0f requested (%.1f%% short; more than %.0f%% short does not count: add --gen-cpus or lower the rate)",
+		errShortfall, p.Offered, p.Requested, 100*(1-p.Offered/p.Requested), 100*maxShortfall)
+}
+
+// Figure names: the keys of RoundResult.Figures and of the JSON summary.
 const (
-	FigZeroLoss = "zero_loss_pps"
-	FigOverload = "overload_pps"
-	FigCost     = "cost_ns"
-	FigRate     = "delivered_pps" // single-rate runs (--rate)
+	// FigRate99 is the highest offered rate at which at least 99% of the
+	// frames were delivered inside the window (bisection): not a loss-free
+	// rate. Its JSON key keeps the name earlier versions wrote.
+	FigRate99 = "zero_loss_pps"
+	// FigOverload is what was delivered when the generator offered
+	// --overload-factor × FigRate99 (at most its maximum); FigOverloadOffered
+	// is what it offered then.
+	FigOverload        = "overload_pps"
+	FigOverloadOffered = "overload_offered_pps"
+	// FigCost is the net cost: the nanoseconds of busy time of all the
+	// lab's cores per delivered packet, less the baseline's per sent packet
+	// (NetCostNS). FigCostRaw is the same before the baseline is taken off.
+	FigCost    = "cost_ns"
+	FigCostRaw = "cost_raw_ns"
+	FigRate    = "delivered_pps" // single-rate runs (--rate)
 	// FigAllocs is the govs daemon's heap allocations per received frame
 	// during the overload window, beyond its idle rate (JSON only).
 	FigAllocs = "daemon_allocs_per_frame"
@@ -62,23 +126,26 @@ type Machine struct {
 
 // Results are a whole bench run.
 type Results struct {
-	Date     time.Time                     `json:"date"`
-	Machine  Machine                       `json:"machine"`
-	Command  string                        `json:"command"`
-	Mode     string                        `json:"mode"`
-	Proto    string                        `json:"proto"`
-	Flows    int                           `json:"flows"`
-	Size     int                           `json:"size"`
-	Workers  int                           `json:"workers"`
-	CostRate float64                       `json:"cost_rate_pps,omitempty"`
-	Rounds   []RoundResult                 `json:"rounds"`
-	Summary  map[string]map[string]Summary `json:"summary"`         // subject → figure → summary
-	Ratios   map[string]map[string]Summary `json:"ratios"`          // "govs/nft-dnat" → figure → summary
-	Notes    []string                      `json:"notes,omitempty"` // about the whole run (subjects skipped)
+	Date     time.Time `json:"date"`
+	Machine  Machine   `json:"machine"`
+	Command  string    `json:"command"`
+	Mode     string    `json:"mode"`
+	Proto    string    `json:"proto"`
+	Flows    int       `json:"flows"`
+	Size     int       `json:"size"`
+	Workers  int       `json:"workers"`
+	CostRate float64   `json:"cost_rate_pps,omitempty"`
+	// OverloadFactor is the multiple of each subject's ≥99%-delivered rate
+	// offered for the overload figure.
+	OverloadFactor float64                       `json:"overload_factor,omitempty"`
+	Rounds         []RoundResult                 `json:"rounds"`
+	Summary        map[string]map[string]Summary `json:"summary"`         // subject → figure → summary
+	Ratios         map[string]map[string]Summary `json:"ratios"`          // "govs/nft-dnat" → figure → summary
+	Notes          []string                      `json:"notes,omitempty"` // about the whole run (subjects skipped)
 }
 
 // figureOrder is how figures are listed.
-var figureOrder = []string{FigZeroLoss, FigOverload, FigCost, FigRate}
+var figureOrder = []string{FigRate99, FigOverload, FigOverloadOffered, FigCost, FigCostRaw, FigRate}
 
 // perRound returns subject's value of fig in each round (NaN where missing
 // or failed), indexed by round.
@@ -122,6 +189,9 @@ func (r *Results) Summarize(subjects []string) {
 		}
 		m := map[string]Summary{}
 		for _, f := range figureOrder {
+			if f == FigOverloadOffered {
+				continue // the same multiple for every subject by design
+			}
 			v := Summarize(Ratios(r.perRound(SubjectGovs, f, rounds), r.perRound(s, f, rounds)))
 			if v.N > 0 {
 				m[f] = v
@@ -152,7 +222,7 @@ func (r *Results) WriteJSON(w io.Writer) error {
 			p := &rr.Points[j]
 			finite(&p.Offered)
 			finite(&p.Delivered)
-			finite(&p.Busy)
+			finite(&p.BusyCores)
 		}
 	}
 	enc := json.NewEncoder(w)
@@ -173,10 +243,12 @@ func fmtRatio(s Summary) string {
 }
 
 var figureTitle = map[string]string{
-	FigZeroLoss: "zero-loss kpps",
-	FigOverload: "overload kpps",
-	FigCost:     "cost ns/pkt",
-	FigRate:     "delivered kpps",
+	FigRate99:          "≥99%-delivered kpps",
+	FigOverload:        "overload kpps",
+	FigOverloadOffered: "offered kpps",
+	FigCost:            "net cost ns/pkt",
+	FigCostRaw:         "raw cost ns/pkt",
+	FigRate:            "delivered kpps",
 }
 
 // WriteTable writes the human summary: medians with min–max per subject,
@@ -205,7 +277,7 @@ func (r *Results) WriteTable(w io.Writer, subjects []string) {
 			switch {
 			case !ok:
 				row = append(row, "-")
-			case f == FigCost:
+			case f == FigCost || f == FigCostRaw:
 				row = append(row, fmtNS(v))
 			default:
 				row = append(row, fmtRate(v))

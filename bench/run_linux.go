@@ -4,10 +4,11 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -20,8 +21,9 @@ type runner struct {
 	o        *Options
 	b        *benchLab
 	gen      *generators
-	soakers  []*soaker
-	samp     *sampler
+	soakers  []*soaker // one per lab core
+	samp     *sampler  // the round's sampler: the sink's, or in local mode the round's own
+	exp      Expect    // what the round's subject must deliver
 	progress func(format string, a ...any)
 
 	data    *FrameSet // the measured traffic
@@ -72,7 +74,7 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 		return nil, fmt.Errorf("generator: %w", err)
 	}
 	defer r.gen.Close()
-	for _, c := range o.DirCPUs {
+	for _, c := range labCores(o) {
 		s, err := startSoaker(c)
 		if err != nil {
 			return nil, fmt.Errorf("soaker: %w", err)
@@ -84,6 +86,7 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 		if err := r.b.dir.Do(func() error { return localDrop(protoNum(o)) }); err != nil {
 			return nil, fmt.Errorf("local drop: %w", err)
 		}
+		r.b.rx = r.b.localRx // every local subject is counted at the director's input hook
 	} else {
 		if r.samp, err = startSampler(r.b.sink, "eth0"); err != nil {
 			return nil, fmt.Errorf("sampler: %w", err)
@@ -107,9 +110,12 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 
 	res := &Results{Date: time.Now().UTC(), Machine: machine(), Mode: o.Mode, Proto: o.Proto,
 		Flows: o.Flows, Size: o.Size, Workers: o.Workers, Command: "govs bench " + strings.Join(o.args, " ")}
+	if !o.RateSet {
+		res.OverloadFactor = o.OverloadFactor
+	}
 	costRate := o.CostRate
 	if costRate == 0 {
-		costRate = 150e3
+		costRate = defaultCostRate
 	}
 	if !o.RateSet {
 		res.CostRate = costRate
@@ -135,9 +141,42 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 	return res, nil
 }
 
-// point sends at rate for the configured duration and reports what the sink
-// received; with busy it also measures the director cores' busy fraction.
-func (r *runner) point(ctx context.Context, rate float64, busy bool) (Point, error) {
+// labCores are the cores the lab runs on, generator cores included: a
+// cost is the busy time of all of them.
+func labCores(o *Options) []int {
+	c := slices.Concat(o.GenCPUs, o.DirCPUs)
+	slices.Sort(c)
+	return slices.Compact(c)
+}
+
+// point measures one window of kind at rate (0: flat out) and validates it.
+// A window where the generator fell short of rate is measured again once;
+// if it falls short again, the point fails.
+func (r *runner) point(ctx context.Context, kind string, rate float64) (Point, error) {
+	p, err := r.window(ctx, kind, rate)
+	if err == nil && p.Shortfall() != nil {
+		r.progress("%s at %s: generator short (%.0f pps offered), measuring again", kind, rateLabel(rate), p.Offered)
+		p, err = r.window(ctx, kind, rate)
+	}
+	if err == nil {
+		err = p.Shortfall()
+	}
+	if err != nil {
+		return p, fmt.Errorf("%s point at %s: %w", kind, rateLabel(rate), err)
+	}
+	return p, nil
+}
+
+// window sends at rate for the configured duration. What reaches the
+// counting point before the generator stops is delivered; what arrives
+// while the queues drain afterwards is late. Cost and baseline windows
+// (and a --rate window) also measure the lab cores' busy time.
+func (r *runner) window(ctx context.Context, kind string, rate float64) (Point, error) {
+	busy := rate > 0 && (kind == PointCost || kind == PointBaseline || kind == PointRate)
+	// No garbage collection during a window: its stop-the-world waits for
+	// every soaker, and a soaker at SCHED_IDLE on a busy core can take long
+	// to reach a safe point, stalling the generator with it.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var idle []float64
 	if busy {
 		idle = r.calibrate(200 * time.Millisecond)
@@ -146,34 +185,41 @@ func (r *runner) point(ctx context.Context, rate float64, busy bool) (Point, err
 	if err != nil {
 		return Point{}, err
 	}
+	p := Point{Kind: kind, Requested: rate, SampleEvery: sampleEveryFor(rate, r.o.Duration.Seconds())}
+	if err := r.samp.Begin(p.SampleEvery); err != nil {
+		return Point{}, fmt.Errorf("sampler: %w", err)
+	}
 	c0 := r.soakCounts()
 	res := r.gen.Run(ctx, genJob{frames: r.data.Frames, fresh: r.o.Fresh(), rate: rate, duration: r.o.Duration})
 	c1 := r.soakCounts()
+	rxEnd, rxErr := r.b.rx()
+	rx1, err := r.b.settle()
+	sample := r.samp.End()
 	if res.err != nil {
 		return Point{}, fmt.Errorf("generator: %w", res.err)
 	}
-	rx1, err := r.b.settle()
-	if err != nil {
+	if err := errors.Join(rxErr, err); err != nil {
 		return Point{}, err
 	}
-	secs := res.elapsed.Seconds()
-	p := Point{Sent: res.sent, Received: rx1 - rx0}
-	p.Offered = float64(p.Sent) / secs
-	p.Delivered = float64(p.Received) / secs
+	p.Seconds = res.elapsed.Seconds()
+	p.Sent, p.Refused, p.Received, p.Late = res.sent, res.refused, rxEnd-rx0, rx1-rxEnd
+	p.Offered = float64(p.Sent) / p.Seconds
+	p.Delivered = float64(p.Received) / p.Seconds
 	if busy {
 		// Calibrate again after the window and use the mean: other work on
 		// a shared machine changes what the soaker gets when idle.
 		after := r.calibrate(200 * time.Millisecond)
 		for i := range idle {
-			idle[i] = (idle[i] + after[i]) / 2
+			p.BusyCores += BusyFraction(c1[i]-c0[i], p.Seconds, (idle[i]+after[i])/2)
 		}
-		var sum float64
-		for i := range c0 {
-			sum += BusyFraction(c1[i]-c0[i], secs, idle[i])
-		}
-		p.Busy = sum / float64(len(c0))
 	}
-	return p, nil
+	if kind == PointBaseline {
+		if got := p.Received + p.Late; got > 0 {
+			return p, fmt.Errorf("%d frames got past the drop at the director's ingress", got)
+		}
+		return p, nil
+	}
+	return p, sample.Verdict(&p, r.exp)
 }
 
 func (r *runner) soakCounts() []uint64 {
@@ -198,6 +244,25 @@ func (r *runner) calibrate(d time.Duration) []float64 {
 	return out
 }
 
+// baselineTable drops everything at the director's ingress while the cost
+// baseline is measured.
+const baselineTable = "govsbench_baseline"
+
+// baseline measures rate's traffic dropped at the director's ingress with
+// no subject running: the generator's sending, the veth and the director's
+// receive up to its ingress hook, which every subject's cost window holds
+// too and which is no subject's work.
+func (r *runner) baseline(ctx context.Context, rate float64) (Point, error) {
+	if err := r.b.dir.Do(func() error { return dropAtIngress(baselineTable, "eth0") }); err != nil {
+		return Point{}, fmt.Errorf("ingress drop: %w", err)
+	}
+	p, err := r.point(ctx, PointBaseline, rate)
+	if derr := r.b.dir.Do(func() error { return deleteNetdevTable(baselineTable) }); derr != nil && err == nil {
+		err = fmt.Errorf("remove the ingress drop: %w", derr)
+	}
+	return p, err
+}
+
 // warm sends the first packet of every flow once, slowly enough for every
 // subject, so that flows are established before anything is measured.
 func (r *runner) warm(ctx context.Context, name string) error {
@@ -220,6 +285,24 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 	o := r.o
 	rr = RoundResult{Round: round, Subject: name, Figures: map[string]float64{}}
 	tag := fmt.Sprintf("round %d/%d %-13s", round+1, o.Runs, name)
+	add := func(p Point) {
+		rr.Points = append(rr.Points, p)
+		rr.Checked += p.Checked
+	}
+	fail := func(err error) RoundResult { rr.Err = err.Error(); return rr }
+	baseRate := costRate
+	if o.RateSet {
+		baseRate = o.Rate
+	}
+	var base Point
+	if baseRate > 0 {
+		r.progress("%s baseline at %s (dropped at the director's ingress)", tag, rateLabel(baseRate))
+		var err error
+		if base, err = r.baseline(ctx, baseRate); err != nil {
+			return fail(fmt.Errorf("baseline: %w", err))
+		}
+		add(base)
+	}
 	s := newSubject(name, r.b, o, tmp)
 	r.progress("%s starting", tag)
 	if err := s.Start(ctx); err != nil {
@@ -231,26 +314,27 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 			rr.Err = "stop: " + err.Error()
 		}
 	}()
-	base, _ := SplitSubject(name)
-	samp, exp := r.samp, ExpectFor(base, o.Mode)
-	var stack0 uint64 // local govs: what the director's stack took, to compare with the tap
+	kind, _ := SplitSubject(name)
+	r.exp = ExpectFor(kind, o.Mode)
+	var tap0, stack0 uint64 // local govs: what govs wrote into its tap and what the stack took
 	if o.Mode == ModeLocal {
-		var done func()
-		var err error
-		if samp, exp, done, err = r.localRound(base); err != nil {
+		done, err := r.localRound(kind)
+		if err != nil {
 			rr.Err = "start: " + err.Error()
 			return rr
 		}
 		defer done()
+		tap0, _ = r.b.tapRx()
 		stack0, _ = r.b.localRx()
 	}
-	samp.Take()
 	if err := r.warm(ctx, name); err != nil {
 		rr.Err = "warm-up: " + err.Error()
 		return rr
 	}
-	add := func(p Point) { rr.Points = append(rr.Points, p) }
-	fail := func(err error) RoundResult { rr.Err = err.Error(); return rr }
+	cost := func(p Point) {
+		rr.Figures[FigCostRaw] = CostNS(p.BusyCores*p.Seconds, p.Received)
+		rr.Figures[FigCost] = NetCostNS(p, base)
+	}
 	if o.RateSet {
 		r.progress("%s at %s", tag, rateLabel(o.Rate))
 		pr, _ := s.(prober)
@@ -258,11 +342,11 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 		if pr != nil { // the daemon's table and memory before and after the window
 			m1, _ = pr.probe(ctx)
 		}
-		p, err := r.point(ctx, o.Rate, o.Rate > 0)
+		p, err := r.point(ctx, PointRate, o.Rate)
+		add(p)
 		if err != nil {
 			return fail(err)
 		}
-		add(p)
 		if m1 != nil {
 			if m2, err := pr.probe(ctx); err == nil {
 				rr.Notes = append(rr.Notes, tableNote(m1, m2))
@@ -270,96 +354,119 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 		}
 		rr.Figures[FigRate] = p.Delivered
 		if o.Rate > 0 && p.Fraction() >= 0.99 {
-			rr.Figures[FigCost] = CostNS(p.Busy, float64(len(o.DirCPUs)), p.Sent2Secs(), p.Received)
+			cost(p)
 		}
 	} else {
-		r.progress("%s overload (generator flat out)", tag)
-		pr, _ := s.(prober)
-		var m0, m1 map[string]float64
-		var t0, t1 time.Time
-		if pr != nil { // the daemon's counters: 1 s idle, then the overload window
-			m0, _ = pr.probe(ctx)
-			t0 = time.Now()
-			time.Sleep(time.Second)
-			m1, _ = pr.probe(ctx)
-			t1 = time.Now()
-		}
-		d0 := softnetDrops(o.DirCPUs)
-		over, err := r.point(ctx, 0, false)
+		r.progress("%s generator flat out", tag)
+		top, err := r.point(ctx, PointMax, 0)
+		add(top)
 		if err != nil {
 			return fail(err)
 		}
-		add(over)
-		if pr != nil && m0 != nil && m1 != nil {
-			if m2, err := pr.probe(ctx); err == nil {
-				note, allocs := daemonNote(m0, m1, m2, t1.Sub(t0), time.Since(t1))
-				rr.Notes = append(rr.Notes, "overload: "+note)
-				rr.Figures[FigAllocs] = allocs
-			}
-		}
-		rr.Figures[FigOverload] = over.Delivered
-		if drops := softnetDrops(o.DirCPUs) - d0; drops > 0 {
-			rr.Notes = append(rr.Notes, fmt.Sprintf("overload: offered %.0f pps, %d frames dropped at the director core's backlog", over.Offered, drops))
-		}
-		z := ZeroLossSearch{Lo: 0, Hi: over.Offered, Threshold: 0.99}
+		z := RateSearch{Lo: 0, Hi: top.Offered, Threshold: 0.99}
+		z.Record(top.Offered, top.Fraction())
 		for step := range o.Steps {
-			rate := z.Next()
-			if step == 0 && over.Delivered > 0 && over.Delivered < over.Offered {
-				rate = over.Delivered * 0.97 // first guess: just under what overload delivered
+			if z.Lo >= z.Hi {
+				break // delivered ≥ 99% flat out: nothing above to search
 			}
-			p, err := r.point(ctx, rate, false)
+			rate := z.Next()
+			if step == 0 && top.Delivered > 0 && 0.97*top.Delivered < z.Hi {
+				rate = 0.97 * top.Delivered // first guess: just under what flat out delivered
+			}
+			p, err := r.point(ctx, PointSearch, rate)
+			if errors.Is(err, errShortfall) {
+				// The generator cannot offer this rate now: no ≥99% rate
+				// above what it did offer can be claimed.
+				p.Short = true
+				add(p)
+				z.Hi = max(z.Lo, min(z.Hi, p.Offered))
+				rr.Notes = append(rr.Notes, fmt.Sprintf("search: %v; the search's upper bound is now %.0f pps", err, z.Hi))
+				continue
+			}
+			add(p)
 			if err != nil {
 				return fail(err)
 			}
-			add(p)
-			z.Record(rate, p.Fraction())
-			r.progress("%s zero-loss search %d/%d: offered %s → %.2f%% delivered", tag, step+1, o.Steps, rateLabel(rate), 100*p.Fraction())
+			z.Record(p.Offered, p.Fraction())
+			r.progress("%s ≥99%%-delivered search %d/%d: offered %s → %.2f%% delivered", tag, step+1, o.Steps, rateLabel(p.Offered), 100*p.Fraction())
 		}
-		rr.Figures[FigZeroLoss] = z.Lo
+		rr.Figures[FigRate99] = z.Lo
+		if err := r.overload(ctx, tag, s, z.Lo, top.Offered, &rr); err != nil {
+			return fail(err)
+		}
 		r.progress("%s cost at %s", tag, rateLabel(costRate))
-		p, err := r.point(ctx, costRate, true)
+		p, err := r.point(ctx, PointCost, costRate)
+		add(p)
 		if err != nil {
 			return fail(err)
 		}
-		add(p)
 		if p.Fraction() < 0.99 {
-			rr.Notes = append(rr.Notes, fmt.Sprintf("cost rate %s above this subject's zero-loss rate: %.1f%% delivered", rateLabel(costRate), 100*p.Fraction()))
+			rr.Notes = append(rr.Notes, fmt.Sprintf("cost rate %s above this subject's ≥99%%-delivered rate: %.1f%% delivered", rateLabel(costRate), 100*p.Fraction()))
 		}
-		rr.Figures[FigCost] = CostNS(p.Busy, float64(len(o.DirCPUs)), float64(p.Sent)/p.Offered, p.Received)
-	}
-	// Validate what the sink (local mode: the director) sampled.
-	samples := samp.Take()
-	for _, f := range samples {
-		if _, err := Validate(f, exp); err != nil {
-			rr.Err = fmt.Sprintf("wrong output: %v (frame %x)", err, f[:min(len(f), 64)])
-			break
-		}
-		rr.Checked++
+		cost(p)
 	}
 	var rx uint64
 	for _, p := range rr.Points {
 		rx += p.Received
 	}
-	if rr.Err == "" && len(samples) == 0 && rx > 10*sampleEvery {
-		rr.Err = "no output frame was sampled at the sink"
-	}
-	if rr.Err == "" && rx == 0 {
+	if rx == 0 {
 		rr.Err = "nothing reached the sink"
 	}
-	if o.Mode == ModeLocal && base == SubjectGovs {
-		if stack1, err := r.b.localRx(); err == nil && rx > 0 && float64(stack1-stack0) < 0.99*float64(rx) {
-			rr.Notes = append(rr.Notes, fmt.Sprintf("the director's stack took %d of the %d frames govs wrote into its tap (measured windows and warm-up)", stack1-stack0, rx))
+	if o.Mode == ModeLocal && kind == SubjectGovs {
+		tap1, err1 := r.b.tapRx()
+		stack1, err2 := r.b.localRx()
+		if err1 == nil && err2 == nil && tap1 > tap0 && float64(stack1-stack0) < 0.99*float64(tap1-tap0) {
+			rr.Notes = append(rr.Notes, fmt.Sprintf("govs wrote %d frames into its tap, the director's stack took %d (measured windows and warm-up)", tap1-tap0, stack1-stack0))
 		}
 	}
 	return rr
 }
 
-// Sent2Secs is the window length of a point.
-func (p Point) Sent2Secs() float64 {
-	if p.Offered == 0 {
-		return math.NaN()
+// overload offers o.OverloadFactor × rate99, the subject's ≥99%-delivered
+// rate, or the generator flat out (max, what it offered flat out) where
+// that is more, and records what was delivered and what was offered.
+func (r *runner) overload(ctx context.Context, tag string, s subject, rate99, max float64, rr *RoundResult) error {
+	o := r.o
+	want := o.OverloadFactor * rate99
+	rate := want
+	if want <= 0 || want >= max {
+		rate = 0 // the generator's maximum
 	}
-	return float64(p.Sent) / p.Offered
+	r.progress("%s overload at %s (%.3g× %s)", tag, rateLabel(rate), o.OverloadFactor, rateLabel(rate99))
+	pr, _ := s.(prober)
+	var m0, m1 map[string]float64
+	var t0, t1 time.Time
+	if pr != nil { // the daemon's counters: 1 s idle, then the overload window
+		m0, _ = pr.probe(ctx)
+		t0 = time.Now()
+		time.Sleep(time.Second)
+		m1, _ = pr.probe(ctx)
+		t1 = time.Now()
+	}
+	d0 := softnetDrops(o.DirCPUs)
+	over, err := r.point(ctx, PointOverload, rate)
+	rr.Points = append(rr.Points, over)
+	rr.Checked += over.Checked
+	if err != nil {
+		return err
+	}
+	if pr != nil && m0 != nil && m1 != nil {
+		if m2, err := pr.probe(ctx); err == nil {
+			note, allocs := daemonNote(m0, m1, m2, t1.Sub(t0), time.Since(t1))
+			rr.Notes = append(rr.Notes, "overload: "+note)
+			rr.Figures[FigAllocs] = allocs
+		}
+	}
+	rr.Figures[FigOverload] = over.Delivered
+	rr.Figures[FigOverloadOffered] = over.Offered
+	if rate == 0 {
+		rr.Notes = append(rr.Notes, fmt.Sprintf("overload: %.3g× the ≥99%%-delivered rate (%.0f pps) is at or beyond the generator's maximum: offered flat out, %.0f pps",
+			o.OverloadFactor, rate99, over.Offered))
+	}
+	if drops := softnetDrops(o.DirCPUs) - d0; drops > 0 {
+		rr.Notes = append(rr.Notes, fmt.Sprintf("overload: offered %.0f pps, %d frames dropped at the director core's backlog", over.Offered, drops))
+	}
+	return nil
 }
 
 // prober is a subject that exposes counters (the govs daemon's metrics).

@@ -50,13 +50,27 @@ func Ratios(a, b []float64) []float64 {
 	return out
 }
 
-// CostNS is the CPU time of the measured cores per forwarded packet in
-// nanoseconds: busy core-seconds over packets.
-func CostNS(busyFraction, cores, seconds float64, packets uint64) float64 {
-	if packets == 0 || seconds <= 0 {
+// CostNS is CPU time per packet in nanoseconds: coreSeconds of busy
+// cores over packets.
+func CostNS(coreSeconds float64, packets uint64) float64 {
+	if packets == 0 {
 		return math.NaN()
 	}
-	return busyFraction * cores * seconds * 1e9 / float64(packets)
+	return coreSeconds * 1e9 / float64(packets)
+}
+
+// NetCostNS is p's cost net of the baseline: the busy core-seconds of all
+// the lab's cores during p, less what base (the same traffic dropped at the
+// director's ingress) spent per sent packet times the packets p sent, per
+// packet delivered. What is left is the subject's own work: receiving past
+// the ingress hook, forwarding, sending, and the sink's receive of what it
+// sent, which is the same for every subject.
+func NetCostNS(p, base Point) float64 {
+	if base.Sent == 0 {
+		return math.NaN()
+	}
+	perSent := base.BusyCores * base.Seconds / float64(base.Sent)
+	return CostNS(p.BusyCores*p.Seconds-perSent*float64(p.Sent), p.Received)
 }
 
 // BusyFraction turns a soaker's iterations during a window into the busy
@@ -70,24 +84,24 @@ func BusyFraction(iters uint64, seconds, idleRate float64) float64 {
 	return min(max(b, 0), 1)
 }
 
-// ZeroLossSearch finds the highest offered rate that delivers at least
-// Threshold by bisection. Measure is called with an offered rate and reports
-// the delivered fraction. Start with lo = 0 (assumed to pass) and hi = the
-// generator's maximum; a first probe at hint (e.g. what was delivered under
-// overload) narrows the range quickly when it is between them.
-type ZeroLossSearch struct {
+// RateSearch finds by bisection the highest offered rate at which at
+// least Threshold of the frames are delivered. Start with Lo = 0 (assumed
+// to pass) and Hi = the generator's maximum; Record each measured point
+// with the rate it offered (not the one requested). Lo ≤ Hi always holds,
+// so the rate found never exceeds the generator's maximum.
+type RateSearch struct {
 	Lo, Hi    float64
 	Threshold float64
 }
 
 // Next returns the rate to try next.
-func (z *ZeroLossSearch) Next() float64 { return (z.Lo + z.Hi) / 2 }
+func (z *RateSearch) Next() float64 { return (z.Lo + z.Hi) / 2 }
 
-// Record notes that rate delivered the fraction got.
-func (z *ZeroLossSearch) Record(rate, got float64) {
+// Record notes that offering rate delivered the fraction got.
+func (z *RateSearch) Record(rate, got float64) {
 	if got >= z.Threshold {
-		z.Lo = max(z.Lo, rate)
+		z.Lo = max(z.Lo, min(rate, z.Hi))
 	} else {
-		z.Hi = min(z.Hi, rate)
+		z.Hi = min(z.Hi, max(rate, z.Lo))
 	}
 }

@@ -39,10 +39,10 @@ func TestRatiosWithinRepetition(t *testing.T) {
 
 func TestCostAndBusy(t *testing.T) {
 	// Half a core busy for 2 s forwarding 1e6 packets: 1 µs each.
-	if c := CostNS(0.5, 1, 2, 1e6); math.Abs(c-1000) > 1e-9 {
+	if c := CostNS(0.5*2, 1e6); math.Abs(c-1000) > 1e-9 {
 		t.Fatalf("CostNS = %v", c)
 	}
-	if !math.IsNaN(CostNS(0.5, 1, 2, 0)) {
+	if !math.IsNaN(CostNS(1, 0)) {
 		t.Fatal("CostNS with no packets should be NaN")
 	}
 	if b := BusyFraction(250, 1, 1000); b != 0.75 {
@@ -53,9 +53,30 @@ func TestCostAndBusy(t *testing.T) {
 	}
 }
 
-func TestZeroLossSearch(t *testing.T) {
+// TestNetCost: the baseline's busy time per sent packet is taken off for
+// every packet the subject was sent, delivered or not, and what is left is
+// divided by the packets delivered.
+func TestNetCost(t *testing.T) {
+	// Baseline: 0.3 of a core for 1 s dropping 100k packets: 3 µs per packet sent.
+	base := Point{Kind: PointBaseline, Seconds: 1, Sent: 100e3, BusyCores: 0.3}
+	// Subject: 1.2 cores for 2 s, sent 200k, delivered 198k.
+	p := Point{Kind: PointCost, Seconds: 2, Sent: 200e3, Received: 198e3, BusyCores: 1.2}
+	raw := CostNS(p.BusyCores*p.Seconds, p.Received)
+	if want := 2.4e9 / 198e3; math.Abs(raw-want) > 1e-6 {
+		t.Fatalf("raw %v, want %v", raw, want)
+	}
+	// 2.4 core-seconds less 200k × 3 µs = 1.8 core-seconds over 198k.
+	if net, want := NetCostNS(p, base), 1.8e9/198e3; math.Abs(net-want) > 1e-6 {
+		t.Fatalf("net %v, want %v", net, want)
+	}
+	if !math.IsNaN(NetCostNS(p, Point{})) {
+		t.Fatal("net cost without a baseline should be NaN")
+	}
+}
+
+func TestRateSearch(t *testing.T) {
 	const capacity = 437e3
-	z := ZeroLossSearch{Lo: 0, Hi: 1e6, Threshold: 0.99}
+	z := RateSearch{Lo: 0, Hi: 1e6, Threshold: 0.99}
 	for range 12 {
 		r := z.Next()
 		got := 1.0
@@ -71,19 +92,36 @@ func TestZeroLossSearch(t *testing.T) {
 
 func TestSummarizeResults(t *testing.T) {
 	r := &Results{Rounds: []RoundResult{
-		{Round: 0, Subject: SubjectGovs, Figures: map[string]float64{FigZeroLoss: 400e3, FigCost: 2000}},
-		{Round: 0, Subject: SubjectKernel, Figures: map[string]float64{FigZeroLoss: 800e3, FigCost: 1000}},
-		{Round: 1, Subject: SubjectGovs, Figures: map[string]float64{FigZeroLoss: 600e3, FigCost: 1500}},
-		{Round: 1, Subject: SubjectKernel, Figures: map[string]float64{FigZeroLoss: 600e3, FigCost: 1500}},
-		{Round: 2, Subject: SubjectGovs, Err: "wrong output", Figures: map[string]float64{FigZeroLoss: 9e9}},
-		{Round: 2, Subject: SubjectKernel, Figures: map[string]float64{FigZeroLoss: 700e3}},
+		{Round: 0, Subject: SubjectGovs, Figures: map[string]float64{FigRate99: 400e3, FigCost: 2000}},
+		{Round: 0, Subject: SubjectKernel, Figures: map[string]float64{FigRate99: 800e3, FigCost: 1000}},
+		{Round: 1, Subject: SubjectGovs, Figures: map[string]float64{FigRate99: 600e3, FigCost: 1500}},
+		{Round: 1, Subject: SubjectKernel, Figures: map[string]float64{FigRate99: 600e3, FigCost: 1500}},
+		{Round: 2, Subject: SubjectGovs, Err: "wrong output", Figures: map[string]float64{FigRate99: 9e9}},
+		{Round: 2, Subject: SubjectKernel, Figures: map[string]float64{FigRate99: 700e3}},
 	}}
 	r.Summarize([]string{SubjectGovs, SubjectKernel})
-	if s := r.Summary[SubjectGovs][FigZeroLoss]; s.N != 2 || s.Median != 500e3 {
+	if s := r.Summary[SubjectGovs][FigRate99]; s.N != 2 || s.Median != 500e3 {
 		t.Fatalf("govs zero-loss %+v (a failed round must not count)", s)
 	}
-	rt := r.Ratios["govs/kernel-fwd"][FigZeroLoss]
+	rt := r.Ratios["govs/kernel-fwd"][FigRate99]
 	if rt.N != 2 || rt.Min != 0.5 || rt.Max != 1 || rt.Median != 0.75 {
 		t.Fatalf("ratio %+v", rt)
+	}
+}
+
+// TestRateSearchBounds: rates are recorded as offered, and the bounds stay
+// ordered, so the rate found never exceeds the generator's maximum even
+// when a point offered a little more than Hi or a lower point failed.
+func TestRateSearchBounds(t *testing.T) {
+	z := RateSearch{Lo: 0, Hi: 1e6, Threshold: 0.99}
+	z.Record(1.01e6, 1) // offered a hair above the flat-out maximum
+	if z.Lo != 1e6 || z.Hi != 1e6 {
+		t.Fatalf("after a pass above Hi: %+v", z)
+	}
+	z = RateSearch{Lo: 0, Hi: 1e6, Threshold: 0.99}
+	z.Record(500e3, 0.995)
+	z.Record(400e3, 0.9) // noise: a lower rate failed
+	if z.Lo != 500e3 || z.Hi != 500e3 {
+		t.Fatalf("after a failure under Lo: %+v", z)
 	}
 }

@@ -129,6 +129,9 @@ func (r *Results) SweepSeries(subjects []string) []Series {
 				continue
 			}
 			for _, p := range rr.Points {
+				if p.Kind == PointBaseline {
+					continue // dropped on purpose: no subject ran
+				}
 				pts = append(pts, XY{p.Offered, p.Delivered})
 			}
 		}

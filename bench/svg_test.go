@@ -61,8 +61,8 @@ func TestNiceStep(t *testing.T) {
 
 func TestReportTableAndJSON(t *testing.T) {
 	r := &Results{Mode: ModeDR, Rounds: []RoundResult{
-		{Round: 0, Subject: SubjectGovs, Figures: map[string]float64{FigZeroLoss: 400e3, FigCost: 2000}, Checked: 5},
-		{Round: 0, Subject: SubjectNFT, Figures: map[string]float64{FigZeroLoss: 500e3, FigCost: 1800}, Checked: 4},
+		{Round: 0, Subject: SubjectGovs, Figures: map[string]float64{FigRate99: 400e3, FigOverload: 390e3, FigOverloadOffered: 800e3, FigCost: 2000}, Checked: 5},
+		{Round: 0, Subject: SubjectNFT, Figures: map[string]float64{FigRate99: 500e3, FigOverload: 300e3, FigOverloadOffered: 1000e3, FigCost: 1800}, Checked: 4},
 		{Round: 0, Subject: SubjectBare, Err: "wrong output: destination MAC"},
 	}}
 	subj := []string{SubjectGovs, SubjectNFT, SubjectBare}
@@ -70,10 +70,17 @@ func TestReportTableAndJSON(t *testing.T) {
 	var b bytes.Buffer
 	r.WriteTable(&b, subj)
 	out := b.String()
-	for _, want := range []string{"zero-loss kpps", "400 (400–400)", "govs ÷ nft-dnat", "0.80 (0.80–0.80)", "1.11", "FAILED round 1 afpacket-bare: wrong output"} {
+	for _, want := range []string{"≥99%-delivered kpps", "400 (400–400)", "overload kpps", "offered kpps", "800 (800–800)",
+		"govs ÷ nft-dnat", "0.80 (0.80–0.80)", "1.30 (1.30–1.30)", "1.11", "FAILED round 1 afpacket-bare: wrong output"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "zero-loss") {
+		t.Errorf("table calls the ≥99%%-delivered rate zero-loss:\n%s", out)
+	}
+	if _, ok := r.Ratios["govs/nft-dnat"][FigOverloadOffered]; ok {
+		t.Error("a ratio of offered rates: every subject is offered the same multiple by design")
 	}
 	b.Reset()
 	if err := r.WriteJSON(&b); err != nil {
