@@ -98,12 +98,8 @@ func (w *Worker) handleTap(f *Frame) {
 		w.counters[NotOurs]++
 		return
 	}
-	if !forward.IPv4(f.Data[p.L3:p.L4]).ChecksumValid() {
-		w.counters[BadIPChecksum]++
+	if !w.checkIPv4(f, p) {
 		return
-	}
-	if checksumPartial(&f.Offload) {
-		p.Partial = true
 	}
 	if f.Offload.IsGSO() {
 		// The tap is opened without offloads (TUNSETOFFLOAD), so the

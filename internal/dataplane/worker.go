@@ -261,12 +261,8 @@ func (w *Worker) handle(f *Frame) {
 		w.handleARP(f, in)
 		return
 	}
-	if !forward.IPv4(f.Data[p.L3:p.L4]).ChecksumValid() {
-		w.counters[BadIPChecksum]++
+	if !w.checkIPv4(f, p) {
 		return
-	}
-	if checksumPartial(&f.Offload) {
-		p.Partial = true
 	}
 	cfg := w.snap.Load()
 	if cfg.isVIP(p.Dst) {
@@ -274,6 +270,20 @@ func (w *Worker) handle(f *Frame) {
 		return
 	}
 	w.fromRealserver(f, p)
+}
+
+// checkIPv4 verifies the IPv4 header checksum of a parsed packet (counting
+// it when wrong) and marks the packet's L4 checksum partial when offload
+// left it so.
+func (w *Worker) checkIPv4(f *Frame, p *forward.Packet) bool {
+	if !forward.IPv4(f.Data[p.L3:p.L4]).ChecksumValid() {
+		w.counters[BadIPChecksum]++
+		return false
+	}
+	if checksumPartial(&f.Offload) {
+		p.Partial = true
+	}
+	return true
 }
 
 // handleARP answers requests for VIPs while this director is master.
@@ -381,7 +391,12 @@ func (w *Worker) deliverMasq(f *Frame, p *forward.Packet, rip [4]byte, offl Offl
 		w.toLocal(f, p, cfg)
 		return
 	}
-	mac, out, _, ok := w.route(rip)
+	w.toNextHop(f, p, rip, offl)
+}
+
+// toNextHop sends a rewritten frame to the next hop towards addr.
+func (w *Worker) toNextHop(f *Frame, p *forward.Packet, addr [4]byte, offl Offload) {
+	mac, out, _, ok := w.route(addr)
 	if !ok {
 		return
 	}
@@ -526,20 +541,22 @@ func (w *Worker) fromRealserver(f *Frame, p *forward.Packet) {
 		w.counters[NotOurs]++
 		return
 	}
-	mac, out, _, ok := w.route(p.Dst)
-	if !ok {
-		return
-	}
 	forward.MasqOut(f.Data, p, v.VIP, v.VPort)
-	forward.SetMACs(f.Data, mac, w.ports[out].MAC)
-	w.send(out, f.Data[:p.End], f.Offload)
+	w.toNextHop(f, p, p.Dst, f.Offload)
+}
+
+// quotesConn reports whether an ICMP error quotes the TCP or UDP ports
+// a connection is looked up by.
+func quotesConn(p *forward.Packet) bool {
+	q := &p.Inner
+	return q.HasPorts && (q.Proto == forward.ProtoTCP || q.Proto == forward.ProtoUDP)
 }
 
 // icmpIn handles an ICMP error sent to a VIP about a packet a realserver
 // sent from it (ip_vs_in_icmp): the quoted packet runs VIP -> client.
 func (w *Worker) icmpIn(f *Frame, p *forward.Packet) {
 	q := &p.Inner
-	if !q.HasPorts || (q.Proto != forward.ProtoTCP && q.Proto != forward.ProtoUDP) {
+	if !quotesConn(p) {
 		w.counters[NotOurs]++
 		return
 	}
@@ -564,7 +581,7 @@ func (w *Worker) icmpIn(f *Frame, p *forward.Packet) {
 // govs forwarded there (ip_vs_out_icmp): the quote runs client -> RIP.
 func (w *Worker) icmpOut(f *Frame, p *forward.Packet) {
 	q := &p.Inner
-	if !q.HasPorts || (q.Proto != forward.ProtoTCP && q.Proto != forward.ProtoUDP) {
+	if !quotesConn(p) {
 		w.counters[NotOurs]++
 		return
 	}
@@ -574,11 +591,6 @@ func (w *Worker) icmpOut(f *Frame, p *forward.Packet) {
 		w.counters[NotOurs]++
 		return
 	}
-	mac, out, _, ok := w.route(p.Dst)
-	if !ok {
-		return
-	}
 	forward.MasqICMPOut(f.Data, p, v.VIP, v.VPort)
-	forward.SetMACs(f.Data, mac, w.ports[out].MAC)
-	w.send(out, f.Data[:p.End], Offload{})
+	w.toNextHop(f, p, p.Dst, Offload{})
 }

@@ -581,15 +581,20 @@ func (d *Director) announceNew() {
 // slices short enough (the balancer locks one shard for at most 256 slots
 // at a time) that the packet path never waits long.
 func (d *Director) expireLoop(stop <-chan struct{}) {
-	t := time.NewTicker(50 * time.Millisecond)
+	every(stop, 50*time.Millisecond, func() { d.expireTick(dataplane.Monotonic()) })
+}
+
+// every calls f every interval until stop is closed.
+func every(stop <-chan struct{}, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+			f()
 		}
-		d.expireTick(dataplane.Monotonic())
 	}
 }
 
