@@ -45,11 +45,6 @@ type Config struct {
 	KeepQuiescentTemplates bool
 	// Seed seeds the connection hash; 0 picks a random seed.
 	Seed uint64
-	// DeferCounters makes each Worker sum its packet and byte counters in
-	// plain per-worker memory and publish them on Worker.Flush (once per
-	// batch) instead of with two atomic operations per packet; readers see
-	// them up to one batch late (pending.go).
-	DeferCounters bool
 }
 
 // ServiceKey names a virtual service: protocol, IPv4 address and port. Port
@@ -100,8 +95,6 @@ type Balancer struct {
 	udpTO  atomic.Int64
 	snap   atomic.Pointer[snapshot]
 	keepQT bool
-	// deferCounters: Config.DeferCounters.
-	deferCounters bool
 
 	mu      sync.Mutex // writers: config, workers list, baselines
 	svcs    map[uint64]*svcState
@@ -149,7 +142,6 @@ type destState struct {
 // snapshot is the immutable configuration the dataplane reads.
 type snapshot struct {
 	svcs    map[uint64]*service
-	vips    map[uint32]struct{}
 	dests   []*Dest  // registry by id, trashed dests included
 	destSvc []uint32 // id → owning service id+1; 0 while trashed
 	ids     map[*Dest]uint32
@@ -195,7 +187,7 @@ func New(cfg Config) *Balancer {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	b := &Balancer{keepQT: cfg.KeepQuiescentTemplates, deferCounters: cfg.DeferCounters, svcs: make(map[uint64]*svcState)}
+	b := &Balancer{keepQT: cfg.KeepQuiescentTemplates, svcs: make(map[uint64]*svcState)}
 	b.t.init(cfg.Shards, int64(cfg.MaxConns), fmix(seed), fmix(seed+0x9e3779b97f4a7c15), fmix(seed+0x3c6ef372fe94f82a))
 	for i, d := range defaultTCPTimeouts {
 		b.tcpTO[i].Store(int64(d))
@@ -229,19 +221,6 @@ func (b *Balancer) SetTimeouts(tcp, tcpfin, udp time.Duration) error {
 func (b *Balancer) Timeouts() (tcp, tcpfin, udp time.Duration) {
 	return time.Duration(b.tcpTO[tcpEstablished].Load()), time.Duration(b.tcpTO[tcpFinWait].Load()),
 		time.Duration(b.udpTO.Load())
-}
-
-// IsVIP reports whether a packet to addr:port over proto belongs to a
-// virtual service (port-zero services included). It takes no lock.
-func (b *Balancer) IsVIP(addr [4]byte, port uint16, proto Proto) bool {
-	return b.snap.Load().lookup(proto, addr, port) != nil
-}
-
-// HasVIP reports whether addr is the address of any virtual service (for
-// answering ARP). It takes no lock.
-func (b *Balancer) HasVIP(addr [4]byte) bool {
-	_, ok := b.snap.Load().vips[be32(addr)]
-	return ok
 }
 
 // ---- configuration (writers) ----
@@ -637,7 +616,6 @@ func setID[T any](reg []T, id uint32, v T) []T {
 func (b *Balancer) publishLocked() {
 	s := &snapshot{
 		svcs:    make(map[uint64]*service, len(b.svcs)),
-		vips:    make(map[uint32]struct{}),
 		dests:   make([]*Dest, len(b.destReg)),
 		destSvc: make([]uint32, len(b.destReg)),
 		ids:     make(map[*Dest]uint32, len(b.destReg)),
@@ -653,12 +631,10 @@ func (b *Balancer) publishLocked() {
 		}
 	}
 	for key, sv := range b.svcs {
-		a := sv.cfg.Addr.As4()
 		s.svcs[key] = &service{
 			id: sv.id, port: sv.cfg.Port, proto: sv.cfg.Proto, persistent: sv.cfg.Persistent,
 			onePacket: sv.cfg.OnePacket, mask: sv.mask, timeout: sv.timeout, sched: sv.sched,
 		}
-		s.vips[be32(a)] = struct{}{}
 	}
 	b.snap.Store(s)
 }

@@ -31,6 +31,11 @@
 //	case balancer.Pass:    // not ours
 //	}
 //	v = w.Out(&reply, tcpFlags, len(pkt), now) // masq realserver → client: SNAT to v.VIP:v.VPort
+//	w.Flush() // after each batch: publish its packet and byte counters
+//
+// A Worker sums packet and byte counters in plain memory and publishes
+// them on Flush, so readers see them up to one batch late; it keeps no
+// count of what it did not forward (the caller counts verdicts by Reason).
 //
 // now is nanoseconds on any monotonic clock, the same for every call. In,
 // Out and Related lock one connection-table shard for a few dozen

@@ -108,7 +108,8 @@ func TestEstimateTick(t *testing.T) {
 		t.Fatalf("rr sent both connections to %s", rip[0])
 	}
 	// send adds n in-packets of 100 bytes to connection i (and n/2 out-
-	// packets of 1000 bytes if out).
+	// packets of 1000 bytes if out), as one batch: the counters have them
+	// when it returns.
 	send := func(i, n int, withOut bool) {
 		for range n {
 			w.In(in[i], TCPFlagACK, 100, sec)
@@ -118,6 +119,7 @@ func TestEstimateTick(t *testing.T) {
 				w.Out(out[i], TCPFlagACK, 1000, sec)
 			}
 		}
+		w.Flush()
 	}
 	rates := func() (svc Rates, dest map[netip.Addr]Rates) {
 		dest = map[netip.Addr]Rates{}
@@ -139,6 +141,7 @@ func TestEstimateTick(t *testing.T) {
 	for range 2000 {
 		w.Out(out[1], TCPFlagACK, 1000, sec)
 	}
+	w.Flush()
 	b.EstimateTick()
 	svc, dest := rates()
 	// shown = (Δ·2^9/4 + 511) >> 10 for packets and connections,

@@ -1,10 +1,10 @@
 package balancer
 
-// Deferred counters (Config.DeferCounters): a worker that handles packets
-// in batches adds each packet to plain per-worker sums and publishes them
-// to its atomic counters once per batch (Worker.Flush), instead of two
-// atomic read-modify-writes per packet. Readers (Services, metrics) see the
-// counters up to one batch late.
+// Deferred counters: a Worker adds each packet to plain per-worker sums
+// and publishes them to its atomic counters once per batch (Worker.Flush),
+// instead of two atomic read-modify-writes per packet. Readers (Services,
+// metrics) see the packet and byte counters up to one batch late; a new
+// connection is counted at once.
 
 // pendingCell is one id's unpublished sums.
 type pendingCell struct {
@@ -34,14 +34,11 @@ func (pt *pendingTable) cell(id uint32) *pendingCell {
 	return c
 }
 
-// Flush publishes the counters this worker has deferred since its last
-// Flush (Config.DeferCounters). Call it from the worker's goroutine, once
-// per batch; without DeferCounters it does nothing.
+// Flush publishes the packet and byte counters this worker has summed
+// since its last Flush. Call it from the worker's goroutine, once per
+// batch.
 func (w *Worker) Flush() {
-	pt := w.pending
-	if pt == nil {
-		return
-	}
+	pt := &w.pending
 	for _, id := range pt.dirty {
 		c := &pt.pages[(id>>statPageBits)&(maxIDs>>statPageBits-1)][id&(1<<statPageBits-1)]
 		d := w.dest.cell(id)

@@ -117,20 +117,6 @@ func (b *Balancer) Zero(key *ServiceKey) error {
 	return nil
 }
 
-// Drops returns, by reason, the packets that In, Out and Related did not
-// forward (passes included), summed over all workers.
-func (b *Balancer) Drops() [NumReasons]uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out [NumReasons]uint64
-	for _, w := range b.workers {
-		for r := range out {
-			out[r] += w.drops[r].Load()
-		}
-	}
-	return out
-}
-
 // NumConns returns the entries in the connection table (connections and
 // persistence templates).
 func (b *Balancer) NumConns() int { return int(b.t.count.Load()) }

@@ -87,24 +87,21 @@ func (st *statTable) read(id uint32) Stats {
 type Worker struct {
 	b       *Balancer
 	dest    *statTable
-	drops   [NumReasons]atomic.Uint64
-	pending *pendingTable // Config.DeferCounters: sums not yet published (pending.go)
+	pending pendingTable // packet and byte sums not yet published (pending.go)
 }
 
 // NewWorker returns a new dataplane handle.
 func (b *Balancer) NewWorker() *Worker {
-	w := &Worker{b: b, dest: new(statTable)}
-	if b.deferCounters {
-		w.pending = &pendingTable{dirty: make([]uint32, 0, 64)}
-	}
+	w := &Worker{b: b, dest: new(statTable), pending: pendingTable{dirty: make([]uint32, 0, 64)}}
 	b.mu.Lock()
 	b.workers = append(b.workers, w)
 	b.mu.Unlock()
 	return w
 }
 
+// not is the verdict for a packet In, Out or Related does not forward.
+// The caller counts it by r (the dataplane's counters): r is why.
 func (w *Worker) not(a Action, r Reason) Verdict {
-	w.drops[r].Add(1)
 	return Verdict{Action: a, Reason: r}
 }
 
@@ -114,27 +111,15 @@ func (w *Worker) countIn(v *Verdict, size int, newConn bool) {
 	if newConn {
 		w.dest.cell(v.DestID).conns.Add(1)
 	}
-	if w.pending != nil {
-		c := w.pending.cell(v.DestID)
-		c.inpkts++
-		c.inbytes += uint64(size)
-		return
-	}
-	d := w.dest.cell(v.DestID)
-	d.inpkts.Add(1)
-	d.inbytes.Add(uint64(size))
+	c := w.pending.cell(v.DestID)
+	c.inpkts++
+	c.inbytes += uint64(size)
 }
 
 func (w *Worker) countOut(v *Verdict, size int) {
-	if w.pending != nil {
-		c := w.pending.cell(v.DestID)
-		c.outpkts++
-		c.outbytes += uint64(size)
-		return
-	}
-	d := w.dest.cell(v.DestID)
-	d.outpkts.Add(1)
-	d.outbytes.Add(uint64(size))
+	c := w.pending.cell(v.DestID)
+	c.outpkts++
+	c.outbytes += uint64(size)
 }
 
 func verdictOf(c *conn) Verdict {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/internal/cli"
-	"github.com/govs-lb/govs/internal/director"
 	"github.com/govs-lb/govs/internal/lab"
 )
 
@@ -27,7 +26,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asGovs) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		app := cli.New("govs", "test")
-		app.Register("run", director.Run)
+		app.RegisterSubcommand("run", cli.RunCommand)
 		app.Register("bench", Run) // afpacket-bare: `govs bench --internal-bare`
 		code := app.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 		stop()

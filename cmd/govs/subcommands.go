@@ -18,9 +18,9 @@ import (
 // Handler gets the arguments after its name and returns the exit status.
 func registerSubcommands(app *cli.App) {
 	director.Version = version
-	app.Register("run", director.Run)
-	app.Register("role", director.RoleCommand)
-	app.Register("reload", director.ReloadCommand)
+	app.RegisterSubcommand("run", cli.RunCommand)
+	app.RegisterSubcommand("role", cli.RoleCommand)
+	app.RegisterSubcommand("reload", cli.ReloadCommand)
 	app.Register("realserver", runRealserver)
 	app.Register("bench", bench.Run)
 }

@@ -283,26 +283,23 @@ func (s *Socket) SetBPF(prog []bpf.RawInstruction) error {
 	return opErr("setsockopt SO_ATTACH_FILTER", unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp))
 }
 
+// fanoutModes are the kernel's PACKET_FANOUT_* of each FanoutMode.
+var fanoutModes = [...]int{
+	FanoutHash:     unix.PACKET_FANOUT_HASH,
+	FanoutLB:       unix.PACKET_FANOUT_LB,
+	FanoutCPU:      unix.PACKET_FANOUT_CPU,
+	FanoutRollover: unix.PACKET_FANOUT_ROLLOVER,
+	FanoutRandom:   unix.PACKET_FANOUT_RND,
+	FanoutQM:       unix.PACKET_FANOUT_QM,
+}
+
 // SetFanout joins the socket to PACKET_FANOUT group id in the given mode. A
 // socket joins at most one group, once.
 func (s *Socket) SetFanout(group uint16, mode FanoutMode, defrag bool) error {
-	var m int
-	switch mode {
-	case FanoutHash:
-		m = unix.PACKET_FANOUT_HASH
-	case FanoutLB:
-		m = unix.PACKET_FANOUT_LB
-	case FanoutCPU:
-		m = unix.PACKET_FANOUT_CPU
-	case FanoutRollover:
-		m = unix.PACKET_FANOUT_ROLLOVER
-	case FanoutRandom:
-		m = unix.PACKET_FANOUT_RND
-	case FanoutQM:
-		m = unix.PACKET_FANOUT_QM
-	default:
+	if mode == FanoutNone || int(mode) >= len(fanoutModes) {
 		return errors.New("afpacket: unknown fanout mode")
 	}
+	m := fanoutModes[mode]
 	if defrag {
 		m |= unix.PACKET_FANOUT_FLAG_DEFRAG
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/internal/dataplane"
 )
 
 // ipvsVersion is what ipvsadm -L prints as "IP Virtual Server version".
@@ -226,7 +227,7 @@ func servicesOf(bal *balancer.Balancer) []control.ServiceStatus {
 }
 
 func (b *backend) Conns() []control.ConnStatus {
-	now := monotonic()
+	now := dataplane.Monotonic()
 	var out []control.ConnStatus
 	b.d.bal.Conns(func(c balancer.ConnInfo) bool {
 		left := (c.Expires - now) / int64(time.Second)

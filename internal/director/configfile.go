@@ -2,15 +2,12 @@ package director
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/govs-lb/govs/internal/control"
 	"github.com/govs-lb/govs/internal/keepalived"
@@ -36,19 +33,19 @@ func loadConfig(path string, w io.Writer) (*keepalived.Config, error) {
 	return cfg, nil
 }
 
-// check is `govs run --check --config FILE`: parse and dry-run the file,
-// without root and without interfaces.
-func check(path string, stdout, stderr io.Writer) int {
+// Check is `govs run --check --config FILE`: parse and dry-run the file,
+// without root and without interfaces. It prints the file's warnings on
+// stderr and a line saying it is good on stdout.
+func Check(path string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(path, stderr)
 	if err == nil {
 		err = checkConfig(cfg)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "govs run --check:", err)
-		return 1
+		return fmt.Errorf("govs run --check: %w", err)
 	}
 	fmt.Fprintf(stdout, "%s: OK, %d virtual servers\n", path, len(cfg.Services))
-	return 0
+	return nil
 }
 
 // startConfig applies the configuration file for the first time, starts
@@ -111,33 +108,6 @@ func (d *Director) reload() error {
 func (b *backend) Reload() error { return b.d.reload() }
 
 var _ control.ReloadBackend = (*backend)(nil)
-
-// ReloadCommand is `govs reload`: the daemon re-reads its configuration
-// file; a parse error is printed and the exit status is non-zero.
-func ReloadCommand(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) int {
-	fs := flag.NewFlagSet("govs reload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", "", "control socket (default $GOVS_SOCKET or "+control.DefaultSocket+")")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs reload: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	c := control.NewClient(control.SocketPath(*socket, os.Getenv))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := c.Reload(ctx); err != nil {
-		fmt.Fprintln(stderr, "govs reload:", err)
-		return 1
-	}
-	return 0
-}
 
 // healthStates is the metrics view of the health checks: up or down per
 // realserver the configuration file checks; nil without --config.

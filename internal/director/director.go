@@ -7,9 +7,7 @@ package director
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,37 +23,15 @@ import (
 	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/afpacket"
 	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/internal/dataplane"
 	"github.com/govs-lb/govs/internal/filter"
 	"github.com/govs-lb/govs/internal/nftin"
 	"github.com/govs-lb/govs/internal/xdpshed"
 )
 
-// Headroom the capture rings leave in front of every frame: room for an
-// IPIP outer header (and a spare VLAN tag).
-const ringHeadroom = 64
-
-// nextHops resolves where a packet to an address goes: the Ethernet
-// destination, the output interface and the source address to use. The
-// arp.Resolver implements it over the kernel's tables; tests use a map.
-type nextHops interface {
-	Resolve(dst [4]byte) (mac [6]byte, ifindex int, src [4]byte, ok bool)
-}
-
 // warmer caches the kernel's exact route for an address (arp.Resolver).
 type warmer interface {
 	Warm(dst [4]byte) (gw [4]byte, ifindex int, src [4]byte, ok bool)
-}
-
-// snapshot is what workers read per packet, published whole.
-type snapshot struct {
-	master bool
-	vips   map[[4]byte]struct{}
-	local  localSnap // LocalNode: the tap and what goes through it (local.go)
-}
-
-func (s *snapshot) isVIP(a [4]byte) bool {
-	_, ok := s.vips[a]
-	return ok
 }
 
 // Director is a running govs daemon.
@@ -64,17 +40,17 @@ type Director struct {
 	log *slog.Logger
 
 	bal   *balancer.Balancer
-	res   nextHops
+	res   dataplane.Resolver
 	nft   *nftin.Table
-	ports []port
+	ports []dataplane.Port
 	names []string
 
-	snap atomic.Pointer[snapshot]
+	snap atomic.Pointer[dataplane.Snapshot] // what the workers read per packet
 
 	mu      sync.Mutex // serialises configuration changes
 	rxs     []*afpacket.Socket
 	txs     []*afpacket.Socket
-	workers []*worker
+	workers []*dataplane.Worker
 	role    string
 	garp    []*arp.Announcer
 	vipList []netip.Addr // VIP addresses announced so far
@@ -94,168 +70,245 @@ type Director struct {
 	takenFrom   *takeover   // --takeover: what came from the old daemon
 }
 
-// Run is `govs run`: it parses args, runs the daemon until ctx is done or
-// SIGTERM/SIGINT, and returns the exit status.
-func Run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	cfg, err := ParseFlags(args, os.Getenv, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	if cfg.Check {
-		return check(cfg.ConfigFile, stdout, stderr)
-	}
-	log := newLogger(stderr, cfg.LogLevel)
-	if err := Serve(ctx, cfg, log); err != nil {
-		log.Error("govs run failed", "err", err)
-		fmt.Fprintln(stderr, "govs run:", err)
-		return 1
-	}
-	return 0
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
 // Serve runs a director with cfg until ctx is done, then removes everything
 // it added to the host and returns.
+//
+// Starting is a sequence of steps (serveSteps), each of which makes one
+// change to the host and returns what undoes it. They run in order; when
+// one fails, or once the daemon stops, the undos of those that succeeded
+// run in reverse order.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	d := &Director{cfg: cfg, log: log, role: cfg.Role, fanoutBase: uint16(os.Getpid() << 4)}
 	if d.io, err = LoadIOTuning(); err != nil {
 		return err
 	}
-	var cleanups []func()
+	var undos []func()
 	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
+		for i := len(undos) - 1; i >= 0; i-- {
+			undos[i]()
 		}
 	}()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel() // first: the daemon's goroutines stop before the undos
+	d.runCtx = rctx
+	d.stopRun = cancel
 
-	for _, name := range cfg.Ifaces {
-		ifi, err := net.InterfaceByName(name)
+	r := &serving{d: d, ctx: ctx}
+	for _, step := range r.steps() {
+		undo, err := step()
 		if err != nil {
-			return fmt.Errorf("interface %s: %w", name, err)
-		}
-		if len(ifi.HardwareAddr) != 6 {
-			return fmt.Errorf("interface %s: not an Ethernet interface", name)
-		}
-		d.ports = append(d.ports, port{ifindex: ifi.Index, mac: [6]byte(ifi.HardwareAddr), mtu: ifi.MTU})
-		d.names = append(d.names, name)
-	}
-
-	// The ingress table doubles as the lock: a second govs in this network
-	// namespace finds it and refuses to start, unless it takes over.
-	if cfg.Takeover {
-		d.takenFrom, err = d.beginTakeover(ctx)
-	} else {
-		d.nft, err = nftin.Install(cfg.Ifaces, nftin.Rules{})
-	}
-	if err != nil {
-		if cfg.Takeover {
 			return err
 		}
-		if errors.Is(err, nftin.ErrExists) {
-			return fmt.Errorf("another govs is already running on this host's interfaces (%w)", err)
+		if undo != nil {
+			undos = append(undos, undo)
 		}
-		return fmt.Errorf("install nftables ingress table: %w", err)
 	}
-	cleanups = append(cleanups, func() {
+
+	log.Info("govs running", "ifaces", cfg.Ifaces, "workers", cfg.Workers, "socket", cfg.Socket, "role", d.role)
+	if err := notifyReady(); err != nil {
+		log.Warn("sd_notify READY", "err", err)
+	}
+	select {
+	case <-rctx.Done(): // ctx, or taken over (Release)
+		log.Info("govs stopping", "reason", context.Cause(ctx), "taken_over", d.released.Load())
+	case err := <-r.errc:
+		return fmt.Errorf("worker: %w", err)
+	case err := <-r.merr:
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// serving is what the steps of Serve hand on to each other.
+type serving struct {
+	d   *Director
+	ctx context.Context // Serve's: the takeover's exchanges with the old daemon follow it
+
+	ln   net.Listener // the control socket: bound by listenControl, or by finishTakeover
+	errc chan error   // a worker that failed
+	merr chan error   // the metrics server that failed; nil (never ready) without --metrics
+}
+
+// steps are the steps of Serve in the order they run. Each returns what
+// undoes it (nil for nothing) and an error; a step that fails leaves
+// undone nothing it did.
+func (r *serving) steps() []func() (func(), error) {
+	return []func() (func(), error){
+		r.findPorts,
+		r.claimIngress,
+		r.listenControl,
+		r.startResolver,
+		r.startShedding,
+		r.openCapture,
+		r.openAnnouncers,
+		r.startWorkers,
+		r.finishTakeover,
+		r.startMetrics,
+		r.startLocal,
+		r.startConfig,
+		r.serveControl,
+	}
+}
+
+// findPorts resolves the interfaces of the command line.
+func (r *serving) findPorts() (func(), error) {
+	d := r.d
+	for _, name := range d.cfg.Ifaces {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("interface %s: %w", name, err)
+		}
+		if len(ifi.HardwareAddr) != 6 {
+			return nil, fmt.Errorf("interface %s: not an Ethernet interface", name)
+		}
+		d.ports = append(d.ports, dataplane.Port{Ifindex: ifi.Index, MAC: [6]byte(ifi.HardwareAddr), MTU: ifi.MTU})
+		d.names = append(d.names, name)
+	}
+	return nil, nil
+}
+
+// claimIngress installs the nftables ingress table, or with --takeover
+// gets the old daemon's state and adopts its table. The table doubles as
+// the lock: a second govs in this network namespace finds it and refuses
+// to start, unless it takes over.
+func (r *serving) claimIngress() (func(), error) {
+	d := r.d
+	var err error
+	if d.cfg.Takeover {
+		if d.takenFrom, err = d.beginTakeover(r.ctx); err != nil {
+			return nil, err
+		}
+	} else if d.nft, err = nftin.Install(d.cfg.Ifaces, nftin.Rules{}); err != nil {
+		if errors.Is(err, nftin.ErrExists) {
+			return nil, fmt.Errorf("another govs is already running on this host's interfaces (%w)", err)
+		}
+		return nil, fmt.Errorf("install nftables ingress table: %w", err)
+	}
+	return func() {
 		if d.released.Load() || d.handBack.Load() {
 			return // the ingress table is another govs's now
 		}
 		if err := d.nft.Remove(); err != nil {
-			log.Error("remove nftables table", "err", err)
+			d.log.Error("remove nftables table", "err", err)
 		}
-	})
+	}, nil
+}
 
-	var ln net.Listener // --takeover: bound once this daemon forwards
-	if !cfg.Takeover {
-		if ln, err = control.Listen(cfg.Socket); err != nil {
-			return err
-		}
-		sock, err := control.Own(ln, cfg.Socket)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		cleanups = append(cleanups, func() { ln.Close(); sock.Remove() })
-		d.bal = balancer.New(balancer.Config{MaxConns: cfg.MaxConns, KeepQuiescentTemplates: true, DeferCounters: true})
+// listenControl binds the control socket and makes the balancer; with
+// --takeover both come later (finishTakeover) and earlier (beginTakeover).
+func (r *serving) listenControl() (func(), error) {
+	d := r.d
+	if d.cfg.Takeover {
+		return nil, nil
 	}
-
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	d.runCtx = rctx
-	d.stopRun = cancel
-	ifindexes := make([]int, len(d.ports))
-	for i, p := range d.ports {
-		ifindexes[i] = p.ifindex
-	}
-	res, err := arp.NewResolver(rctx, ifindexes)
+	ln, err := control.Listen(d.cfg.Socket)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	sock, err := control.Own(ln, d.cfg.Socket)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	r.ln = ln
+	d.bal = balancer.New(balancer.Config{MaxConns: d.cfg.MaxConns, KeepQuiescentTemplates: true})
+	return func() { ln.Close(); sock.Remove() }, nil
+}
+
+// ifindexes are the indexes of the director's interfaces.
+func (d *Director) ifindexes() []int {
+	idx := make([]int, len(d.ports))
+	for i, p := range d.ports {
+		idx[i] = p.Ifindex
+	}
+	return idx
+}
+
+// startResolver follows the kernel's neighbours and routes.
+func (r *serving) startResolver() (func(), error) {
+	d := r.d
+	res, err := arp.NewResolver(d.runCtx, d.ifindexes())
+	if err != nil {
+		return nil, err
 	}
 	d.res = res
-	cleanups = append(cleanups, func() { res.Close() })
+	return func() { res.Close() }, nil
+}
 
-	if idx := d.io.ShedIfindexes(ifindexes); cfg.Shed != "off" && len(idx) > 0 {
-		if sh, err := xdpshed.OpenMode(idx, d.io.ShedMode); err != nil {
-			log.Warn("XDP load shedding off: under overload the kernel will drop at the capture rings instead", "err", err)
-		} else {
-			d.shed = sh
-			for _, p := range d.ports {
-				sh.Gate(p.ifindex).SetWorkers(cfg.Workers)
-			}
-			log.Info("XDP load shedding on", "mode", sh.Mode(idx[0]))
-			cleanups = append(cleanups, func() {
-				if err := sh.Close(); err != nil {
-					log.Error("remove XDP programs", "err", err)
-				}
-			})
+// startShedding attaches the XDP load-shedding programs, unless --shed off
+// or $GOVS_IO_TUNING turns them off; where they cannot be attached the
+// director runs without.
+func (r *serving) startShedding() (func(), error) {
+	d := r.d
+	idx := d.io.ShedIfindexes(d.ifindexes())
+	if d.cfg.Shed == "off" || len(idx) == 0 {
+		return nil, nil
+	}
+	sh, err := xdpshed.OpenMode(idx, d.io.ShedMode)
+	if err != nil {
+		d.log.Warn("XDP load shedding off: under overload the kernel will drop at the capture rings instead", "err", err)
+		return nil, nil
+	}
+	d.shed = sh
+	for _, p := range d.ports {
+		sh.Gate(p.Ifindex).SetWorkers(d.cfg.Workers)
+	}
+	d.log.Info("XDP load shedding on", "mode", sh.Mode(idx[0]))
+	return func() {
+		if err := sh.Close(); err != nil {
+			d.log.Error("remove XDP programs", "err", err)
 		}
-	}
+	}, nil
+}
 
-	d.publish()
-	if err := d.openSockets(); err != nil {
-		return err
+// openCapture publishes the first snapshot and opens the capture and send
+// sockets of the workers.
+func (r *serving) openCapture() (func(), error) {
+	r.d.publish()
+	if err := r.d.openSockets(); err != nil {
+		return nil, err
 	}
-	cleanups = append(cleanups, d.closeSockets)
+	return r.d.closeSockets, nil
+}
 
-	for _, name := range cfg.Ifaces {
+// openAnnouncers opens a gratuitous ARP socket on each interface.
+func (r *serving) openAnnouncers() (func(), error) {
+	d := r.d
+	for _, name := range d.cfg.Ifaces {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
-			return fmt.Errorf("interface %s: %w", name, err)
+			return nil, fmt.Errorf("interface %s: %w", name, err)
 		}
-		a, err := arp.Listen(ifi, arp.AnnouncerConfig{Count: cfg.GARPCount, Interval: cfg.GARPInterval})
+		a, err := arp.Listen(ifi, arp.AnnouncerConfig{Count: d.cfg.GARPCount, Interval: d.cfg.GARPInterval})
 		if err != nil {
-			return fmt.Errorf("gratuitous ARP socket on %s: %w", name, err)
+			return nil, fmt.Errorf("gratuitous ARP socket on %s: %w", name, err)
 		}
 		d.garp = append(d.garp, a)
 	}
-	cleanups = append(cleanups, func() {
+	return func() {
 		for _, a := range d.garp {
 			a.Close()
 		}
-	})
+	}, nil
+}
 
+// startWorkers starts the dataplane workers, each on its own OS thread,
+// and the connection table's expiry and the rate estimators.
+func (r *serving) startWorkers() (func(), error) {
+	d := r.d
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	errc := make(chan error, len(d.workers))
+	r.errc = make(chan error, len(d.workers))
 	for _, w := range d.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			runtime.LockOSThread()
 			if err := d.io.ApplyThread(); err != nil {
-				log.Warn("worker thread", "err", err)
+				d.log.Warn("worker thread", "err", err)
 			}
-			if err := w.run(stop); err != nil {
-				errc <- err
+			if err := w.Run(stop); err != nil {
+				r.errc <- err
 			}
 		}()
 	}
@@ -272,58 +325,61 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	d.mu.Lock()
 	d.stopWorkers = sync.OnceFunc(func() { close(stop); wg.Wait() })
 	d.mu.Unlock()
-	cleanups = append(cleanups, func() {
+	return func() {
 		d.stopWorkers()
-		log.Info("workers stopped", "counters", d.counters())
-	})
-	if d.takenFrom != nil {
-		var undo func()
-		if ln, undo, err = d.finishTakeover(ctx, d.takenFrom); err != nil {
-			return err
-		}
-		cleanups = append(cleanups, undo)
-	}
-	var merr chan error // nil unless --metrics: never ready in the select below
-	if cfg.Metrics != "" {
-		merr = make(chan error, 1)
-		go func() { merr <- d.serveMetrics(rctx, cfg.Metrics) }()
-	}
+		d.log.Info("workers stopped", "counters", d.counters())
+	}, nil
+}
 
-	stopLocal, err := d.startLocal(rctx)
+// finishTakeover ends a takeover once this daemon forwards (takeover.go).
+func (r *serving) finishTakeover() (func(), error) {
+	d := r.d
+	if d.takenFrom == nil {
+		return nil, nil
+	}
+	ln, undo, err := d.finishTakeover(r.ctx, d.takenFrom)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cleanups = append(cleanups, stopLocal)
+	r.ln = ln
+	return undo, nil
+}
 
-	if cfg.ConfigFile != "" {
-		stopConfig, err := d.startConfig(rctx, cfg.ConfigFile, log)
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, stopConfig)
+// startMetrics serves Prometheus metrics (--metrics) until the daemon stops.
+func (r *serving) startMetrics() (func(), error) {
+	d := r.d
+	if d.cfg.Metrics == "" {
+		return nil, nil
 	}
+	r.merr = make(chan error, 1)
+	go func() { r.merr <- d.serveMetrics(d.runCtx, d.cfg.Metrics) }()
+	return nil, nil
+}
 
-	srv := &http.Server{Handler: control.NewServer(&backend{d: d}, log), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	cleanups = append(cleanups, func() {
+// startLocal prepares LocalNode and the ARP settings (local.go).
+func (r *serving) startLocal() (func(), error) {
+	return r.d.startLocal(r.d.runCtx)
+}
+
+// startConfig applies --config and follows SIGHUP (configfile.go).
+func (r *serving) startConfig() (func(), error) {
+	d := r.d
+	if d.cfg.ConfigFile == "" {
+		return nil, nil
+	}
+	return d.startConfig(d.runCtx, d.cfg.ConfigFile, d.log)
+}
+
+// serveControl serves the control API on the control socket.
+func (r *serving) serveControl() (func(), error) {
+	d := r.d
+	srv := &http.Server{Handler: control.NewServer(&backend{d: d}, d.log), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(r.ln)
+	return func() {
 		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
 		defer c()
 		srv.Shutdown(sctx)
-	})
-
-	log.Info("govs running", "ifaces", cfg.Ifaces, "workers", cfg.Workers, "socket", cfg.Socket, "role", d.role)
-	if err := notifyReady(); err != nil {
-		log.Warn("sd_notify READY", "err", err)
-	}
-	select {
-	case <-rctx.Done(): // ctx, or taken over (Release)
-		log.Info("govs stopping", "reason", context.Cause(ctx), "taken_over", d.released.Load())
-	case err := <-errc:
-		return fmt.Errorf("worker: %w", err)
-	case err := <-merr:
-		return fmt.Errorf("metrics: %w", err)
-	}
-	return nil
+	}, nil
 }
 
 // fanoutGroup is a PACKET_FANOUT id for the i-th interface, distinct for
@@ -340,24 +396,24 @@ func (d *Director) openSockets() error {
 	}
 	for pi, rxp := range d.ports {
 		for range d.cfg.Workers {
-			rx, err := afpacket.Open(rxp.ifindex, d.io.CaptureConfig(d.fanoutGroup(pi), d.cfg.Workers > 1, prog))
+			rx, err := afpacket.Open(rxp.Ifindex, d.io.CaptureConfig(d.fanoutGroup(pi), d.cfg.Workers > 1, prog))
 			if err != nil {
 				return fmt.Errorf("capture socket: %w", err)
 			}
 			d.rxs = append(d.rxs, rx)
-			sinks := make([]txSink, len(d.ports))
+			txs := make([]dataplane.Sender, len(d.ports))
 			for i, txp := range d.ports {
-				tx, err := afpacket.OpenTX(txp.ifindex, d.io.SendConfig())
+				tx, err := afpacket.OpenTX(txp.Ifindex, d.io.SendConfig())
 				if err != nil {
 					return fmt.Errorf("send socket: %w", err)
 				}
 				d.txs = append(d.txs, tx)
-				sinks[i] = tx
+				txs[i] = tx
 			}
 			seed := uint16(len(d.workers)*7919 + os.Getpid())
-			w := newWorker(d, rx, d.ports, sinks, seed)
-			w.backlog, w.valve = rx, xdpshed.NewValve(d.shed.Gate(rxp.ifindex), d.io.ShedHigh, d.io.ShedLow)
-			d.workers = append(d.workers, w)
+			w := d.newWorker(dataplane.NewAFPacketRx(rx, d.io.BatchFrames()), txs, seed)
+			w.Backlog, w.Valve = rx, xdpshed.NewValve(d.shed.Gate(rxp.Ifindex), d.io.ShedHigh, d.io.ShedLow)
+			d.workers = append(d.workers, dataplane.New(w))
 		}
 	}
 	return nil
@@ -405,15 +461,33 @@ func (d *Director) nftRules() nftin.Rules {
 	return r
 }
 
+// newWorker is the configuration of a dataplane worker on the director's
+// interfaces, balancer, snapshot and next hops, receiving from rx (nil for
+// the tap's worker) and sending through txs.
+func (d *Director) newWorker(rx dataplane.Receiver, txs []dataplane.Sender, seed uint16) dataplane.Config {
+	return dataplane.Config{
+		Rx:          rx,
+		Ports:       d.ports,
+		Tx:          txs,
+		Tap:         tapSender{d: d},
+		Balancer:    d.bal.NewWorker(),
+		Snapshot:    &d.snap,
+		Resolver:    d.res,
+		BatchFrames: d.io.BatchFrames(),
+		SendBatch:   d.io.SendBatchFrames(),
+		Seed:        seed,
+	}
+}
+
 // publish rebuilds the workers' snapshot from the balancer's services.
 func (d *Director) publish() {
-	s := &snapshot{master: d.role == RoleMaster, vips: map[[4]byte]struct{}{}}
+	s := &dataplane.Snapshot{Master: d.role == RoleMaster, VIPs: map[[4]byte]struct{}{}}
 	var vips []netip.Addr
 	for _, svc := range d.bal.Services() {
-		if _, ok := s.vips[svc.Addr.As4()]; !ok {
+		if _, ok := s.VIPs[svc.Addr.As4()]; !ok {
 			vips = append(vips, svc.Addr)
 		}
-		s.vips[svc.Addr.As4()] = struct{}{}
+		s.VIPs[svc.Addr.As4()] = struct{}{}
 	}
 	d.publishLocal(s)
 	d.snap.Store(s)
@@ -477,7 +551,7 @@ func (d *Director) announceNew() {
 	}
 	var fresh []netip.Addr
 	var all []netip.Addr
-	for a := range d.snap.Load().vips {
+	for a := range d.snap.Load().VIPs {
 		addr := netip.AddrFrom4(a)
 		all = append(all, addr)
 		if !slices.Contains(d.vipList, addr) {
@@ -507,15 +581,20 @@ func (d *Director) announceNew() {
 // slices short enough (the balancer locks one shard for at most 256 slots
 // at a time) that the packet path never waits long.
 func (d *Director) expireLoop(stop <-chan struct{}) {
-	t := time.NewTicker(50 * time.Millisecond)
+	every(stop, 50*time.Millisecond, func() { d.expireTick(dataplane.Monotonic()) })
+}
+
+// every calls f every interval until stop is closed.
+func every(stop <-chan struct{}, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+			f()
 		}
-		d.expireTick(monotonic())
 	}
 }
 
@@ -527,14 +606,10 @@ func (d *Director) expireTick(now int64) {
 
 // counters sums the workers' published counters by name.
 func (d *Director) counters() map[string]uint64 {
-	m := make(map[string]uint64, cntMax)
+	var sum dataplane.Counters
 	for _, w := range d.workers {
-		c := w.snapshotCounters()
-		for i := range cntMax {
-			if v := c[i]; v != 0 {
-				m[counterNames[i]] += v
-			}
-		}
+		c := w.Counters()
+		sum.Add(&c)
 	}
-	return m
+	return sum.Named()
 }

@@ -30,6 +30,7 @@ func TestEstimatorLoopRates(t *testing.T) {
 	for range 1999 {
 		w.In(f, balancer.TCPFlagACK, 100, 0)
 	}
+	w.Flush() // the end of the batch: the counters have the packets
 
 	d := &Director{bal: bal}
 	stop := make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/internal/dataplane"
 )
 
 // TestExpireLoopKeepsUp: the sweep scales with the table, so half a million
@@ -15,6 +16,7 @@ func TestExpireLoopKeepsUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a large table")
 	}
+	vipA, rsA := [4]byte{198, 51, 100, 1}, [4]byte{203, 0, 113, 11}
 	d := &Director{bal: balancer.New(balancer.Config{MaxConns: 1 << 20})}
 	key := balancer.ServiceKey{Proto: balancer.UDP, Addr: netip.AddrFrom4(vipA), Port: 53}
 	if err := d.bal.AddService(balancer.ServiceConfig{ServiceKey: key, Scheduler: "rr"}); err != nil {
@@ -28,7 +30,7 @@ func TestExpireLoopKeepsUp(t *testing.T) {
 	}
 	w := d.bal.NewWorker()
 	const n = 500_000
-	now := monotonic()
+	now := dataplane.Monotonic()
 	for i := range n {
 		f := balancer.Flow{Proto: balancer.UDP, Src: [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: 1000, Dst: vipA, DstPort: 53}
 		if v := w.In(&f, 0, 60, now); v.Action != balancer.Forward {

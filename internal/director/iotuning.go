@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/internal/afpacket"
+	"github.com/govs-lb/govs/internal/dataplane"
 	"golang.org/x/net/bpf"
 )
 
@@ -143,7 +144,7 @@ func ParseIOTuning(s string) (IOTuning, error) {
 // shared says whether other workers' sockets share its interface.
 func (t IOTuning) CaptureConfig(group uint16, shared bool, prog []bpf.RawInstruction) afpacket.Config {
 	c := afpacket.Config{
-		Headroom:      ringHeadroom,
+		Headroom:      dataplane.Headroom,
 		VnetHdr:       true,
 		Filter:        prog,
 		BlockSize:     t.BlockKiB << 10,

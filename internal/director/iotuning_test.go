@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/govs-lb/govs/internal/afpacket"
+	"github.com/govs-lb/govs/internal/dataplane"
 )
 
 func TestParseIOTuning(t *testing.T) {
@@ -29,7 +30,7 @@ func TestParseIOTuning(t *testing.T) {
 func TestIOTuningConfigs(t *testing.T) {
 	var zero IOTuning
 	c := zero.CaptureConfig(7, false, nil)
-	if c.FanoutMode != afpacket.FanoutNone || c.Headroom != ringHeadroom || !c.VnetHdr {
+	if c.FanoutMode != afpacket.FanoutNone || c.Headroom != dataplane.Headroom || !c.VnetHdr {
 		t.Errorf("default capture config, one socket: %+v: want no fanout, headroom, vnet", c)
 	}
 	if c := zero.CaptureConfig(7, true, nil); c.FanoutMode != afpacket.FanoutHash || c.FanoutGroup != 7 {

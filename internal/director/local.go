@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 
 	"github.com/govs-lb/govs/balancer"
-	"github.com/govs-lb/govs/forward"
 	"github.com/govs-lb/govs/internal/afpacket"
 	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/internal/dataplane"
 	"github.com/govs-lb/govs/localnode"
 )
 
@@ -27,24 +27,6 @@ import (
 // reply. A backup director delivers all VIP traffic that reaches it to its
 // local service the same way.
 
-// localSnap is the workers' view of LocalNode, part of the snapshot.
-type localSnap struct {
-	up     bool    // the tap exists
-	tapMAC [6]byte // destination MAC of frames written into the tap
-	vips   map[[4]byte]struct{}
-	rips   map[[4]byte]struct{} // local masq realservers
-}
-
-func (l *localSnap) hasVIP(a [4]byte) bool {
-	_, ok := l.vips[a]
-	return ok && l.up
-}
-
-func (l *localSnap) isRIP(a [4]byte) bool {
-	_, ok := l.rips[a]
-	return ok
-}
-
 // localState is the director's LocalNode machinery. tap and want change
 // under d.mu; tapPtr is what the workers' tap sink reads.
 type localState struct {
@@ -54,47 +36,24 @@ type localState struct {
 	tap    *localnode.Tap
 	tapPtr atomic.Pointer[localnode.Tap]
 
-	reader     *worker // un-NATs masq replies read from the tap
+	reader     *dataplane.Worker // un-NATs masq replies read from the tap
 	readerTxs  []*afpacket.Socket
 	readerDone chan struct{}
 	stopWatch  context.CancelFunc
 }
 
-// tapSink is every worker's transmit side towards the tap.
-type tapSink struct{ d *Director }
+// tapSender is every worker's transmit side towards the tap, which comes
+// and goes with the services.
+type tapSender struct{ d *Director }
 
 var errNoTap = errors.New("no LocalNode tap")
 
-func (s tapSink) SendBatch(frames [][]byte, hdrs []afpacket.VnetHdr) (int, error) {
+func (s tapSender) SendBatch(frames [][]byte, offl []dataplane.Offload) (int, error) {
 	t := s.d.local.tapPtr.Load()
 	if t == nil {
 		return 0, errNoTap
 	}
-	return t.SendBatch(frames, hdrs)
-}
-
-func (w *worker) initTap() {
-	w.tapq = txq{
-		sink:   tapSink{d: w.d},
-		frames: make([][]byte, 0, afpacket.MaxBatch),
-		hdrs:   make([]afpacket.VnetHdr, 0, afpacket.MaxBatch),
-	}
-}
-
-// toLocal hands a frame addressed to a VIP (LocalNode, backup) or, after
-// DNAT, to a local masq realserver to the host stack through the tap.
-func (w *worker) toLocal(f *afpacket.Frame, p *forward.Packet, cfg *snapshot) {
-	if !cfg.local.up || !(cfg.local.hasVIP(p.Dst) || cfg.local.isRIP(p.Dst)) {
-		w.counters[cntLocalUnsupported]++
-		return
-	}
-	forward.RewriteLocal(f.Data, p, cfg.local.tapMAC)
-	q := &w.tapq
-	if len(q.frames) == cap(q.frames) {
-		w.flushQ(q)
-	}
-	q.frames = append(q.frames, f.Data[:p.End])
-	q.hdrs = append(q.hdrs, vnetOf(f))
+	return t.SendBatch(frames, offl)
 }
 
 // isLocalAddr reports whether a realserver address is local to this host.
@@ -128,19 +87,19 @@ func (d *Director) wantLocal() localnode.State {
 
 // publishLocal fills the snapshot's LocalNode part. Called with d.mu held
 // (or before the workers start).
-func (d *Director) publishLocal(s *snapshot) {
-	s.local = localSnap{vips: map[[4]byte]struct{}{}, rips: map[[4]byte]struct{}{}}
+func (d *Director) publishLocal(s *dataplane.Snapshot) {
+	s.Local = dataplane.LocalSnapshot{VIPs: map[[4]byte]struct{}{}, RIPs: map[[4]byte]struct{}{}}
 	t := d.local.tap
 	if t == nil {
 		return
 	}
-	s.local.up = true
-	s.local.tapMAC = t.MAC()
+	s.Local.Up = true
+	s.Local.TapMAC = t.MAC()
 	for _, a := range d.local.want.VIPs {
-		s.local.vips[a.As4()] = struct{}{}
+		s.Local.VIPs[a.As4()] = struct{}{}
 	}
 	for _, a := range d.local.want.MasqRIPs {
-		s.local.rips[a.As4()] = struct{}{}
+		s.Local.RIPs[a.As4()] = struct{}{}
 	}
 }
 
@@ -191,67 +150,13 @@ func (d *Director) closeTap() {
 	d.log.Info("LocalNode tap removed", "tap", t.Name())
 }
 
-// readTap reads what the host stack sends out of the tap (the replies of
-// local masq realservers) and sends it on as un-NATed masq replies.
+// readTap runs the tap's worker until the tap is closed.
 func (d *Director) readTap(t *localnode.Tap, done chan struct{}) {
 	defer close(done)
 	runtime.LockOSThread()
-	w := d.local.reader
-	buf := make([]byte, ringHeadroom+afpacket.VnetHdrLen+65536)
-	for {
-		n, err := t.ReadFrame(buf[ringHeadroom:])
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				d.log.Warn("LocalNode: read tap", "err", err)
-			}
-			return
-		}
-		if n <= afpacket.VnetHdrLen {
-			continue
-		}
-		end := ringHeadroom + n
-		f := afpacket.Frame{
-			Buf:      buf[:end:end],
-			Headroom: ringHeadroom + afpacket.VnetHdrLen,
-			Data:     buf[ringHeadroom+afpacket.VnetHdrLen : end : end],
-			Len:      n - afpacket.VnetHdrLen,
-			Ifindex:  int32(t.Index()),
-			HasVnet:  true,
-		}
-		f.Vnet.Decode(buf[ringHeadroom:])
-		w.now = monotonic()
-		w.handleTap(&f)
-		w.flush()
-		w.publish(false)
+	if err := d.local.reader.ReadTap(t); !errors.Is(err, net.ErrClosed) {
+		d.log.Warn("LocalNode: read tap", "err", err)
 	}
-}
-
-// handleTap processes one frame the host stack wrote to the tap.
-func (w *worker) handleTap(f *afpacket.Frame) {
-	w.counters[cntRx]++
-	p := &w.pkt
-	if err := forward.Parse(f.Data, p); err != nil {
-		w.counters[cntParseErr]++
-		return
-	}
-	if p.EtherType != forward.EtherTypeIPv4 {
-		w.counters[cntNotOurs]++
-		return
-	}
-	if !forward.IPv4(f.Data[p.L3:p.L4]).ChecksumValid() {
-		w.counters[cntBadIPCsum]++
-		return
-	}
-	if f.Vnet.Flags&afpacket.VnetNeedsCsum != 0 {
-		p.Partial = true
-	}
-	if f.Vnet.IsGSO() {
-		// The tap is opened without offloads (TUNSETOFFLOAD), so the
-		// kernel segments before it writes; a GSO frame is unexpected.
-		w.counters[cntSegmentErr]++
-		return
-	}
-	w.fromRealserver(f, p)
 }
 
 // startLocal prepares LocalNode and the ARP guarantees: the host's
@@ -296,10 +201,10 @@ func (d *Director) startLocal(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 
-	sinks := make([]txSink, len(d.ports))
+	senders := make([]dataplane.Sender, len(d.ports))
 	var txs []*afpacket.Socket
 	for i, p := range d.ports {
-		tx, err := afpacket.OpenTX(p.ifindex, afpacket.Config{VnetHdr: true, QdiscBypass: true})
+		tx, err := afpacket.OpenTX(p.Ifindex, afpacket.Config{VnetHdr: true, QdiscBypass: true})
 		if err != nil {
 			for _, s := range txs {
 				s.Close()
@@ -309,12 +214,12 @@ func (d *Director) startLocal(ctx context.Context) (func(), error) {
 			return nil, fmt.Errorf("send socket: %w", err)
 		}
 		txs = append(txs, tx)
-		sinks[i] = tx
+		senders[i] = tx
 	}
 	d.mu.Lock()
 	d.local.addrs = addrs
 	d.local.readerTxs = txs
-	d.local.reader = newWorker(d, nil, d.ports, sinks, uint16(os.Getpid()))
+	d.local.reader = dataplane.New(d.newWorker(nil, senders, uint16(os.Getpid())))
 	d.local.stopWatch = cancel
 	d.mu.Unlock()
 

@@ -6,14 +6,19 @@ import (
 	"sync"
 
 	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/internal/dataplane"
 	"github.com/govs-lb/govs/internal/metrics"
 )
 
 // metricsSource is metrics.Source over a running Director. It reads
-// d.workers and d.rxs, which openSockets fills before the daemon serves
-// anything and which never change afterwards.
+// d.rxs, which openSockets fills before the daemon serves anything and
+// which never changes afterwards.
 type metricsSource struct {
 	d *Director
+
+	// workers are d.workers (*dataplane.Worker), one per capture ring in
+	// the same order.
+	workers []publishedCounters
 
 	// health returns the health checker's view of its realservers; nil
 	// while no checker runs (then no govs_realserver_up series exist).
@@ -30,32 +35,39 @@ var _ metrics.Source = (*metricsSource)(nil)
 // Services returns what the control API's List returns.
 func (m *metricsSource) Services() []control.ServiceStatus { return servicesOf(m.d.bal) }
 
-// Workers returns each worker's published counters (at most publishEvery
-// old), split into packets, drops by reason and replies, with its capture
-// ring's PACKET_STATISTICS and its longest batch since the previous call
-// (which this call resets).
+// publishedCounters is what metrics read of a dataplane worker.
+type publishedCounters interface {
+	Counters() dataplane.Counters
+	Shedding() bool
+	TakeBatchMax() int64
+}
+
+// Workers returns each worker's published counters, split into packets,
+// drops by reason and replies (named as dataplane.Counter names them),
+// with its capture ring's PACKET_STATISTICS and its longest batch since
+// the previous call (which this call resets).
 func (m *metricsSource) Workers() []metrics.WorkerStats {
 	d := m.d
 	m.ringMu.Lock()
 	defer m.ringMu.Unlock()
-	out := make([]metrics.WorkerStats, len(d.workers))
-	for i, w := range d.workers {
-		c := w.snapshotCounters()
+	out := make([]metrics.WorkerStats, len(m.workers))
+	for i, w := range m.workers {
+		c := w.Counters()
 		ws := metrics.WorkerStats{
 			Worker:    strconv.Itoa(i),
-			RxPackets: c[cntRx],
-			TxPackets: c[cntTx],
-			Drops:     make(map[string]uint64, cntMax),
-			Replies:   map[string]uint64{"arp": c[cntARPReply], "echo": c[cntEchoReply]},
+			RxPackets: c[dataplane.Rx],
+			TxPackets: c[dataplane.Tx],
+			Drops:     make(map[string]uint64, dataplane.NumCounters),
+			Replies:   map[string]uint64{"arp": c[dataplane.ARPReply], "echo": c[dataplane.EchoReply]},
 
-			BatchSecondsMax: float64(w.takeBatchMax()) / 1e9, // reset by this scrape
-			Shedding:        w.snapshotShedding(),
+			BatchSecondsMax: float64(w.TakeBatchMax()) / 1e9, // reset by this scrape
+			Shedding:        w.Shedding(),
 		}
-		for j := range cntMax {
+		for j := range dataplane.NumCounters {
 			switch j {
-			case cntRx, cntTx, cntARPReply, cntEchoReply:
+			case dataplane.Rx, dataplane.Tx, dataplane.ARPReply, dataplane.EchoReply:
 			default:
-				ws.Drops[counterNames[j]] = c[j]
+				ws.Drops[j.String()] = c[j]
 			}
 		}
 		if i < len(d.rxs) { // one capture ring per worker, in the same order
@@ -63,7 +75,7 @@ func (m *metricsSource) Workers() []metrics.WorkerStats {
 			st, _ := rx.Stats() // on error: the totals so far
 			ws.RingPackets, ws.RingDrops, ws.RingFreezes = st.Packets, st.Drops, st.FreezeQCnt
 			for pi, p := range d.ports {
-				if p.ifindex == rx.Ifindex() && pi < len(d.names) {
+				if p.Ifindex == rx.Ifindex() && pi < len(d.names) {
 					ws.Iface = d.names[pi]
 				}
 			}
@@ -78,7 +90,7 @@ func (m *metricsSource) Ifaces() []metrics.IfaceStats {
 	d := m.d
 	out := make([]metrics.IfaceStats, len(d.ports))
 	for i, p := range d.ports {
-		out[i] = metrics.IfaceStats{Iface: d.names[i], XDPMode: d.shed.Mode(p.ifindex), XDPShed: d.shed.Gate(p.ifindex).Shed()}
+		out[i] = metrics.IfaceStats{Iface: d.names[i], XDPMode: d.shed.Mode(p.Ifindex), XDPShed: d.shed.Gate(p.Ifindex).Shed()}
 	}
 	return out
 }
@@ -101,5 +113,9 @@ func (m *metricsSource) Health() map[metrics.HealthKey]bool {
 // no host, see metrics.BindAddr) until ctx is done. It returns at once when
 // it cannot listen, and nil once ctx is done. Call it after openSockets.
 func (d *Director) serveMetrics(ctx context.Context, addr string) error {
-	return metrics.Serve(ctx, addr, &metricsSource{d: d, health: d.healthStates})
+	src := &metricsSource{d: d, health: d.healthStates}
+	for _, w := range d.workers {
+		src.workers = append(src.workers, w)
+	}
+	return metrics.Serve(ctx, addr, src)
 }

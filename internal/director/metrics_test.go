@@ -7,6 +7,7 @@ import (
 
 	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/internal/dataplane"
 	"github.com/govs-lb/govs/internal/metrics"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -22,17 +23,15 @@ func TestMetricsSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Director{bal: bal}
-	// Workers without capture rings: counters set by hand, published as
-	// the dataplane publishes them.
+	// Workers without capture rings: counters as the dataplane publishes them.
+	var workers []publishedCounters
 	for i := range 2 {
-		w := newWorker(d, nil, nil, nil, uint16(i))
-		w.counters[cntRx] = uint64(100 * (i + 1))
-		w.counters[cntTx] = uint64(90 * (i + 1))
-		w.counters[cntNoService] = 4
-		w.counters[cntARPReply] = 2
-		w.batchMax = int64(1500 * (i + 1)) // ns
-		w.publish(true)
-		d.workers = append(d.workers, w)
+		w := &fakeWorker{batchMax: int64(1500 * (i + 1))} // ns
+		w.c[dataplane.Rx] = uint64(100 * (i + 1))
+		w.c[dataplane.Tx] = uint64(90 * (i + 1))
+		w.c[dataplane.NoService] = 4
+		w.c[dataplane.ARPReply] = 2
+		workers = append(workers, w)
 	}
 	bw := bal.NewWorker()
 	for i := range 7 {
@@ -42,8 +41,9 @@ func TestMetricsSource(t *testing.T) {
 	for i := range 3 {
 		bw.In(&balancer.Flow{Proto: balancer.UDP, Src: [4]byte{192, 0, 2, 2}, SrcPort: uint16(1000 + i), Dst: k.Addr.As4(), DstPort: 53}, 0, 50, 1<<62)
 	}
+	bw.Flush()
 
-	src := &metricsSource{d: d, health: func() map[metrics.HealthKey]bool {
+	src := &metricsSource{d: d, workers: workers, health: func() map[metrics.HealthKey]bool {
 		return map[metrics.HealthKey]bool{{
 			Service: control.ServiceKey{Protocol: control.UDP, Addr: k.Addr, Port: 53},
 			Dest:    control.DestKey{Addr: rip, Port: 53},
@@ -60,7 +60,7 @@ func TestMetricsSource(t *testing.T) {
 	if again := src.Workers(); again[1].BatchSecondsMax != 0 {
 		t.Errorf("batch max %v s after a scrape with no batch since: want reset to 0", again[1].BatchSecondsMax)
 	}
-	if _, ok := ws[0].Drops["rx"]; ok || len(ws[0].Drops) != int(cntMax)-4 {
+	if _, ok := ws[0].Drops["rx"]; ok || len(ws[0].Drops) != int(dataplane.NumCounters)-4 {
 		t.Errorf("drop reasons %v: want every counter but rx, tx, arp_reply, echo_reply", ws[0].Drops)
 	}
 	if tb := src.Table(); tb != (metrics.TableStats{Entries: 3, Capacity: 5000, Expired: 7}) {
@@ -98,3 +98,21 @@ govs_conntable_expired_total 7
 		t.Error(err)
 	}
 }
+
+// fakeWorker is a dataplane worker's published counters, set by hand.
+type fakeWorker struct {
+	c        dataplane.Counters
+	batchMax int64
+}
+
+func (w *fakeWorker) Counters() dataplane.Counters { return w.c }
+func (w *fakeWorker) Shedding() bool               { return false }
+
+// TakeBatchMax resets the maximum as dataplane.Worker.TakeBatchMax does.
+func (w *fakeWorker) TakeBatchMax() int64 {
+	v := w.batchMax
+	w.batchMax = 0
+	return v
+}
+
+var _ publishedCounters = (*dataplane.Worker)(nil)

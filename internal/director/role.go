@@ -2,12 +2,6 @@ package director
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"os"
-	"time"
 
 	"github.com/govs-lb/govs/internal/control"
 )
@@ -75,52 +69,3 @@ var _ control.RoleBackend = (*backend)(nil)
 
 func (b *backend) Role() string              { return b.d.currentRole() }
 func (b *backend) SetRole(role string) error { return b.d.setRole(role) }
-
-// RoleCommand is `govs role [--socket PATH] [master|backup]`: without an
-// argument it prints the daemon's role, with one it switches to it (what a
-// VRRP daemon's notify script calls).
-func RoleCommand(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("govs role", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", "", "control socket (default $GOVS_SOCKET or "+control.DefaultSocket+")")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: govs role [--socket PATH] [master|backup]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 1 {
-		fmt.Fprintf(stderr, "govs role: unexpected argument %q\n", fs.Arg(1))
-		return 2
-	}
-	var role string
-	if fs.NArg() == 1 {
-		role = fs.Arg(0)
-		if err := (control.RoleSpec{Role: role}).Validate(); err != nil {
-			fmt.Fprintln(stderr, "govs role:", err)
-			return 2
-		}
-	}
-	c := control.NewClient(control.SocketPath(*socket, os.Getenv))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if role == "" {
-		r, err := c.Role(ctx)
-		if err != nil {
-			fmt.Fprintln(stderr, "govs role:", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, r)
-		return 0
-	}
-	if err := c.SetRole(ctx, role); err != nil {
-		fmt.Fprintln(stderr, "govs role:", err)
-		return 1
-	}
-	return 0
-}

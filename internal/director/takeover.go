@@ -13,6 +13,7 @@ import (
 
 	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
+	"github.com/govs-lb/govs/internal/dataplane"
 	"github.com/govs-lb/govs/internal/nftin"
 	"github.com/govs-lb/govs/localnode"
 )
@@ -87,7 +88,7 @@ func (d *Director) beginTakeover(ctx context.Context) (*takeover, error) {
 	}
 	tk.sysctls = st.Sysctls
 
-	d.bal = balancer.New(balancer.Config{MaxConns: d.cfg.MaxConns, KeepQuiescentTemplates: true, DeferCounters: true})
+	d.bal = balancer.New(balancer.Config{MaxConns: d.cfg.MaxConns, KeepQuiescentTemplates: true})
 	b := &backend{d: d}
 	for _, s := range st.Services {
 		if err := b.apply(control.Op{Kind: control.OpAddService, Service: s.ServiceSpec}); err != nil {
@@ -129,7 +130,7 @@ func (d *Director) importConns(enc []byte) (balancer.ImportStats, error) {
 	if err != nil {
 		return balancer.ImportStats{}, fmt.Errorf("--takeover: %w", err)
 	}
-	n, err := d.bal.ImportConns(recs, monotonic())
+	n, err := d.bal.ImportConns(recs, dataplane.Monotonic())
 	if err != nil {
 		return n, fmt.Errorf("--takeover: %w", err)
 	}
@@ -264,7 +265,7 @@ func (b *backend) TakeoverState() (control.TakeoverState, error) {
 	if d.takenFrom != nil { // the originals this daemon got from its own predecessor
 		maps.Copy(st.Sysctls, d.takenFrom.sysctls)
 	}
-	st.Conns = balancer.EncodeConns(d.bal.ExportConns(monotonic()))
+	st.Conns = balancer.EncodeConns(d.bal.ExportConns(dataplane.Monotonic()))
 	return st, nil
 }
 
@@ -281,7 +282,7 @@ func (b *backend) Release(successor int) (control.TakeoverRelease, error) {
 	d.released.Store(true)
 	d.mu.Unlock()
 	d.stopWorkers()
-	rel := control.TakeoverRelease{Conns: balancer.EncodeConns(d.bal.ExportConns(monotonic()))}
+	rel := control.TakeoverRelease{Conns: balancer.EncodeConns(d.bal.ExportConns(dataplane.Monotonic()))}
 	d.log.Info("taken over: forwarding stopped, exiting", "successor", successor, "conns", d.bal.NumConns())
 	d.stopRun()
 	return rel, nil

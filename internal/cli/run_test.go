@@ -1,21 +1,23 @@
-package director
+package cli
 
 import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/govs-lb/govs/internal/director"
 )
 
-func TestParseFlags(t *testing.T) {
+func TestParseRunFlags(t *testing.T) {
 	env := func(string) string { return "" }
-	c, err := ParseFlags(strings.Fields("-i eth0 -i eth1 --workers 2"), env, io.Discard)
+	c, err := ParseRunFlags(strings.Fields("-i eth0 -i eth1 --workers 2"), env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Ifaces) != 2 || c.Workers != 2 || c.Shed != "xdp" || c.Role != RoleMaster || c.MaxConns != 1<<20 {
+	if len(c.Ifaces) != 2 || c.Workers != 2 || c.Shed != "xdp" || c.Role != director.RoleMaster || c.MaxConns != 1<<20 {
 		t.Fatalf("got %+v", c)
 	}
-	if c, err := ParseFlags(strings.Fields("-i eth0 --shed off"), env, io.Discard); err != nil || c.Shed != "off" {
+	if c, err := ParseRunFlags(strings.Fields("-i eth0 --shed off"), env, io.Discard); err != nil || c.Shed != "off" {
 		t.Fatalf("--shed off: %+v, %v", c, err)
 	}
 	for _, bad := range []struct{ args, want string }{
@@ -26,7 +28,7 @@ func TestParseFlags(t *testing.T) {
 		{"-i eth0 --role primary", `--role "primary"`},
 		{"-i eth0 extra", `unexpected argument "extra"`},
 	} {
-		_, err := ParseFlags(strings.Fields(bad.args), env, io.Discard)
+		_, err := ParseRunFlags(strings.Fields(bad.args), env, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: error %v, want one saying %q", bad.args, err, bad.want)
 		}

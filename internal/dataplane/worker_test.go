@@ -1,10 +1,11 @@
-package director
+package dataplane
 
 import (
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func (m mapHops) Resolve(dst [4]byte) (mac [6]byte, ifindex int, src [4]byte, ok
 
 type sink struct{ frames [][]byte }
 
-func (s *sink) SendBatch(frames [][]byte, hdrs []afpacket.VnetHdr) (int, error) {
+func (s *sink) SendBatch(frames [][]byte, hdrs []Offload) (int, error) {
 	for _, f := range frames {
 		s.frames = append(s.frames, append([]byte(nil), f...))
 	}
@@ -54,45 +55,53 @@ func (s *sink) SendBatch(frames [][]byte, hdrs []afpacket.VnetHdr) (int, error) 
 // countSink only counts, so benchmarks measure the worker.
 type countSink struct{ n int }
 
-func (s *countSink) SendBatch(frames [][]byte, hdrs []afpacket.VnetHdr) (int, error) {
+func (s *countSink) SendBatch(frames [][]byte, hdrs []Offload) (int, error) {
 	s.n += len(frames)
 	return len(frames), nil
 }
 
-func newTestWorker(t testing.TB, m balancer.Method, tx txSink) *worker {
+func newTestWorker(t testing.TB, m balancer.Method, tx Sender) *Worker {
 	t.Helper()
-	d := &Director{role: RoleMaster, res: mapHops{rsA: rsMAC, {}: gwMAC}}
-	d.bal = balancer.New(balancer.Config{MaxConns: 1 << 16, DeferCounters: true}) // as the daemon runs it
+	bal := balancer.New(balancer.Config{MaxConns: 1 << 16})
 	key := balancer.ServiceKey{Proto: balancer.TCP, Addr: netip.AddrFrom4(vipA), Port: 80}
-	if err := d.bal.AddService(balancer.ServiceConfig{ServiceKey: key, Scheduler: "rr"}); err != nil {
+	if err := bal.AddService(balancer.ServiceConfig{ServiceKey: key, Scheduler: "rr"}); err != nil {
 		t.Fatal(err)
 	}
 	ukey := balancer.ServiceKey{Proto: balancer.UDP, Addr: netip.AddrFrom4(vipA), Port: 53}
-	if err := d.bal.AddService(balancer.ServiceConfig{ServiceKey: ukey, Scheduler: "rr"}); err != nil {
+	if err := bal.AddService(balancer.ServiceConfig{ServiceKey: ukey, Scheduler: "rr"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []balancer.ServiceKey{key, ukey} {
-		if err := d.bal.AddDest(k, balancer.DestConfig{Addr: netip.AddrFrom4(rsA), Port: 8080, Method: m, Weight: 1}); err != nil {
+		if err := bal.AddDest(k, balancer.DestConfig{Addr: netip.AddrFrom4(rsA), Port: 8080, Method: m, Weight: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	d.publish()
-	ports := []port{{ifindex: testIfindex, mac: portMAC, mtu: 1500}}
-	return newWorker(d, nil, ports, []txSink{tx}, 1)
+	snap := new(atomic.Pointer[Snapshot])
+	snap.Store(&Snapshot{Master: true, VIPs: map[[4]byte]struct{}{vipA: {}}})
+	return New(Config{
+		Ports:       []Port{{Ifindex: testIfindex, MAC: portMAC, MTU: 1500}},
+		Tx:          []Sender{tx},
+		Balancer:    bal.NewWorker(),
+		Snapshot:    snap,
+		Resolver:    mapHops{rsA: rsMAC, {}: gwMAC},
+		BatchFrames: 256,
+		SendBatch:   afpacket.MaxBatch,
+		Seed:        1,
+	})
 }
 
 // frame builds a client frame with headroom in front, as the ring has it.
-func frame(t testing.TB, l ...gopacket.SerializableLayer) afpacket.Frame {
+func frame(t testing.TB, l ...gopacket.SerializableLayer) Frame {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, l...); err != nil {
 		t.Fatal(err)
 	}
-	b := append(make([]byte, ringHeadroom), buf.Bytes()...)
-	return afpacket.Frame{Data: b[ringHeadroom:], Buf: b, Headroom: ringHeadroom, Len: len(b) - ringHeadroom, Ifindex: testIfindex}
+	b := append(make([]byte, Headroom), buf.Bytes()...)
+	return Frame{Data: b[Headroom:], Buf: b, Headroom: Headroom, Len: len(b) - Headroom, Ifindex: testIfindex}
 }
 
-func tcpFrame(t testing.TB, sport uint16, syn bool, payload []byte) afpacket.Frame {
+func tcpFrame(t testing.TB, sport uint16, syn bool, payload []byte) Frame {
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(clientHW[:]), DstMAC: net.HardwareAddr(portMAC[:]), EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP(clientA[:]), DstIP: net.IP(vipA[:]), Flags: layers.IPv4DontFragment, Id: 77}
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 80, Seq: 1000, SYN: syn, ACK: !syn, Window: 512}
@@ -150,8 +159,8 @@ func foldSum(b []byte, s uint32) uint16 {
 	return ^uint16(s)
 }
 
-func run1(w *worker, f afpacket.Frame) {
-	w.now = monotonic()
+func run1(w *Worker, f Frame) {
+	w.now = Monotonic()
 	w.handle(&f)
 	w.flush()
 }
@@ -307,7 +316,7 @@ func TestWorkerCountsBadFrames(t *testing.T) {
 	if len(s.frames) != 0 {
 		t.Fatalf("bad frames were forwarded")
 	}
-	if w.counters[cntBadIPCsum] != 1 || w.counters[cntNotSYN] != 1 || w.counters[cntParseErr] != 1 {
+	if w.counters[BadIPChecksum] != 1 || w.counters[NotSYN] != 1 || w.counters[ParseError] != 1 {
 		t.Fatalf("counters %v", w.counters)
 	}
 }
@@ -340,19 +349,19 @@ func BenchmarkWorker(b *testing.B) {
 		for _, flows := range []int{1, 4096} {
 			b.Run(fmt.Sprintf("%v/flows=%d", m, flows), func(b *testing.B) {
 				w := newTestWorker(b, m, &countSink{})
-				frames := make([]afpacket.Frame, flows)
+				frames := make([]Frame, flows)
 				pristine := make([][]byte, flows)
 				for i := range flows {
 					run1(w, tcpFrame(b, uint16(10000+i), true, nil))
 					frames[i] = tcpFrame(b, uint16(10000+i), false, make([]byte, 18))
 					pristine[i] = append([]byte(nil), frames[i].Buf...)
 				}
-				w.now = monotonic()
+				w.now = Monotonic()
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := range b.N {
 					f := &frames[i%flows]
-					copy(f.Buf[ringHeadroom-20:ringHeadroom+54], pristine[i%flows][ringHeadroom-20:ringHeadroom+54])
+					copy(f.Buf[Headroom-20:Headroom+54], pristine[i%flows][Headroom-20:Headroom+54])
 					w.handle(f)
 					if i%64 == 63 {
 						w.flush()
@@ -366,12 +375,12 @@ func BenchmarkWorker(b *testing.B) {
 
 // sliceRx hands out one batch per Recv from a list, then closes stop.
 type sliceRx struct {
-	batches  [][]afpacket.Frame
+	batches  [][]Frame
 	stop     chan struct{}
 	released int
 }
 
-func (r *sliceRx) Recv(b *afpacket.Batch, _ time.Duration) (int, error) {
+func (r *sliceRx) Recv(b *Batch, _ time.Duration) (int, error) {
 	if len(r.batches) == 0 {
 		close(r.stop)
 		return 0, nil
@@ -403,7 +412,7 @@ type gateSink struct {
 	seen []int
 }
 
-func (s *gateSink) SendBatch(frames [][]byte, _ []afpacket.VnetHdr) (int, error) {
+func (s *gateSink) SendBatch(frames [][]byte, _ []Offload) (int, error) {
 	s.seen = append(s.seen, s.gate.Congested())
 	return len(frames), nil
 }
@@ -417,10 +426,10 @@ func TestWorkerShedding(t *testing.T) {
 	w := newTestWorker(t, balancer.MethodDR, sink)
 	rx := &backlogRx{sliceRx: sliceRx{stop: make(chan struct{})}, backlog: []int{0, 3, 5, 2, 1, 4}}
 	for i := range rx.backlog {
-		rx.batches = append(rx.batches, []afpacket.Frame{tcpFrame(t, uint16(42000+i), true, nil)})
+		rx.batches = append(rx.batches, []Frame{tcpFrame(t, uint16(42000+i), true, nil)})
 	}
 	w.rx, w.backlog, w.valve = rx, rx, xdpshed.NewValve(gate, 3, 1)
-	if err := w.run(rx.stop); err != nil {
+	if err := w.Run(rx.stop); err != nil {
 		t.Fatal(err)
 	}
 	// Each send sees the count left by the batch before it.
@@ -438,7 +447,7 @@ func TestWorkerShedding(t *testing.T) {
 // deadline), as a blocked transmit or a contended lock would.
 type slowSink struct{ delay time.Duration }
 
-func (s slowSink) SendBatch(frames [][]byte, _ []afpacket.VnetHdr) (int, error) {
+func (s slowSink) SendBatch(frames [][]byte, _ []Offload) (int, error) {
 	for deadline := time.Now().Add(s.delay); time.Now().Before(deadline); {
 	}
 	return len(frames), nil
@@ -449,19 +458,19 @@ func TestWorkerBatchMax(t *testing.T) {
 	w := newTestWorker(t, balancer.MethodDR, slowSink{delay})
 	rx := &sliceRx{stop: make(chan struct{})}
 	for i := range 3 {
-		rx.batches = append(rx.batches, []afpacket.Frame{tcpFrame(t, uint16(41000+i), true, nil)})
+		rx.batches = append(rx.batches, []Frame{tcpFrame(t, uint16(41000+i), true, nil)})
 	}
 	w.rx = rx
-	if err := w.run(rx.stop); err != nil {
+	if err := w.Run(rx.stop); err != nil {
 		t.Fatal(err)
 	}
-	if rx.released != 3 || w.snapshotCounters()[cntTx] != 3 {
-		t.Fatalf("released %d batches, sent %d frames: want 3, 3", rx.released, w.snapshotCounters()[cntTx])
+	if rx.released != 3 || w.Counters()[Tx] != 3 {
+		t.Fatalf("released %d batches, sent %d frames: want 3, 3", rx.released, w.Counters()[Tx])
 	}
-	if got := w.takeBatchMax(); got < int64(delay) {
+	if got := w.TakeBatchMax(); got < int64(delay) {
 		t.Errorf("worst batch %v, want at least the sink's %v", time.Duration(got), delay)
 	}
-	if got := w.takeBatchMax(); got != 0 {
+	if got := w.TakeBatchMax(); got != 0 {
 		t.Errorf("worst batch %v after it was taken, want 0", time.Duration(got))
 	}
 
@@ -472,7 +481,7 @@ func TestWorkerBatchMax(t *testing.T) {
 	w.publish(true)
 	w.endBatch(1000 + 2000)
 	w.publish(true)
-	if got := w.takeBatchMax(); got != 7000 {
+	if got := w.TakeBatchMax(); got != 7000 {
 		t.Errorf("worst batch %d ns over two publishes, want 7000", got)
 	}
 }

@@ -1,4 +1,4 @@
-package director
+package dataplane
 
 import "github.com/govs-lb/govs/balancer"
 
@@ -26,8 +26,6 @@ type fragEntry struct {
 	expires  int64
 	v        balancer.Verdict
 }
-
-func newFragTable() *fragTable { return &fragTable{} }
 
 func fragHash(src, dst [4]byte, proto uint8, id uint16) uint32 {
 	h := uint32(2166136261)

@@ -1,4 +1,4 @@
-package director
+package dataplane
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"github.com/govs-lb/govs/forward"
 )
 
-// BenchmarkParseLookupRewrite is issue 2's "whole per-packet path for an
-// established connection": parse the frame, look the connection up in the
+// BenchmarkParseLookupRewrite is the per-packet work for an established
+// connection alone: parse the frame, look the connection up in the
 // balancer, rewrite for DR — nothing of the I/O around it (the worker's
 // queueing and next-hop lookup are in BenchmarkWorker). Counters are
 // deferred and published every 64 packets, as the daemon does.
@@ -22,10 +22,10 @@ func BenchmarkParseLookupRewrite(b *testing.B) {
 				run1(w, tcpFrame(b, uint16(10000+i), true, nil))
 				frames[i] = tcpFrame(b, uint16(10000+i), false, make([]byte, 18)).Data
 			}
-			bw := w.d.bal.NewWorker()
+			bw := w.bw
 			var p forward.Packet
 			var f balancer.Flow
-			now := monotonic()
+			now := Monotonic()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
