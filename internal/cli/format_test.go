@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
 )
 
@@ -15,16 +16,16 @@ var golden = []control.ServiceStatus{
 		ServiceSpec: control.ServiceSpec{ServiceKey: tcp, Scheduler: "rr", Netmask: "255.255.255.255"},
 		Stats:       control.Stats{Conns: 12, InPkts: 123456789, OutPkts: 99999999, InBytes: 1234567890123, OutBytes: 5, CPS: 1, InPPS: 2, OutPPS: 3, InBPS: 4000, OutBPS: 123456789},
 		Dests: []control.DestStatus{
-			{DestSpec: control.DestSpec{Addr: rip, Port: 80, Method: control.MethodDR, Weight: 1}, ActiveConns: 3, InactConns: 7, PersistConns: 2,
+			{DestSpec: control.DestSpec{Addr: rip, Port: 80, Method: balancer.MethodDR, Weight: 1}, ActiveConns: 3, InactConns: 7, PersistConns: 2,
 				Stats: control.Stats{Conns: 12, InPkts: 100, OutPkts: 0, InBytes: 6000, OutBytes: 0, CPS: 1, InPPS: 2, OutPPS: 3, InBPS: 4000, OutBPS: 0}},
-			{DestSpec: control.DestSpec{Addr: netip.MustParseAddr("203.0.113.11"), Port: 8080, Method: control.MethodMasq, Weight: 65535, UThreshold: 100, LThreshold: 10}},
+			{DestSpec: control.DestSpec{Addr: netip.MustParseAddr("203.0.113.11"), Port: 8080, Method: balancer.MethodMasq, Weight: 65535, UThreshold: 100, LThreshold: 10}},
 		},
 	},
 	{
 		ServiceSpec: control.ServiceSpec{ServiceKey: udp, Scheduler: "sh", Persistent: true, Timeout: 360, Netmask: "255.255.255.0", SchedFlags: []string{"sh-port"}, OnePacket: true},
 		Dests: []control.DestStatus{
-			{DestSpec: control.DestSpec{Addr: netip.MustParseAddr("203.0.113.12"), Port: 53, Method: control.MethodTun, Weight: 0}},
-			{DestSpec: control.DestSpec{Addr: netip.MustParseAddr("127.0.0.1"), Port: 53, Method: control.MethodLocal, Weight: 1}},
+			{DestSpec: control.DestSpec{Addr: netip.MustParseAddr("203.0.113.12"), Port: 53, Method: balancer.MethodTun, Weight: 0}},
+			{DestSpec: control.DestSpec{Addr: netip.MustParseAddr("127.0.0.1"), Port: 53, Method: balancer.MethodLocal, Weight: 1}},
 		},
 	},
 }
@@ -143,9 +144,9 @@ TCP  198.51.100.1:80 rr
 	}
 
 	conns := []control.ConnStatus{
-		{Protocol: control.TCP, State: "ESTABLISHED", Expires: 899,
+		{Protocol: balancer.TCP, State: "ESTABLISHED", Expires: 899,
 			Client: netip.MustParseAddrPort("192.0.2.7:51234"), Virtual: netip.MustParseAddrPort("198.51.100.1:80"), Dest: netip.MustParseAddrPort("203.0.113.10:80")},
-		{Protocol: control.UDP, State: "UDP", Expires: 5,
+		{Protocol: balancer.UDP, State: "UDP", Expires: 5,
 			Client: netip.MustParseAddrPort("192.0.2.8:53000"), Virtual: netip.MustParseAddrPort("198.51.100.1:53"), Dest: netip.MustParseAddrPort("203.0.113.12:53")},
 	}
 	b.Reset()

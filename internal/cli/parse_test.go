@@ -6,14 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
 )
 
 var (
 	vip  = netip.MustParseAddr("198.51.100.1")
 	rip  = netip.MustParseAddr("203.0.113.10")
-	tcp  = control.ServiceKey{Protocol: control.TCP, Addr: vip, Port: 80}
-	udp  = control.ServiceKey{Protocol: control.UDP, Addr: vip, Port: 53}
+	tcp  = control.ServiceKey{Protocol: balancer.TCP, Addr: vip, Port: 80}
+	udp  = control.ServiceKey{Protocol: balancer.UDP, Addr: vip, Port: 53}
 	base = control.ServiceSpec{ServiceKey: tcp, Scheduler: "wlc", Netmask: "255.255.255.255"}
 )
 
@@ -50,18 +51,18 @@ func TestParse(t *testing.T) {
 		{"-C", Command{Kind: CmdFlush}},
 		{"--clear", Command{Kind: CmdFlush}},
 		{"-a -t 198.51.100.1:80 -r 203.0.113.10", Command{Kind: CmdAddDest, HasService: true, Service: control.ServiceSpec{ServiceKey: tcp},
-			Dest: control.DestSpec{Addr: rip, Port: 80, Method: control.MethodDR, Weight: 1}}},
+			Dest: control.DestSpec{Addr: rip, Port: 80, Method: balancer.MethodDR, Weight: 1}}},
 		// DR forces the service's port, as IPVS does.
 		{"-a -t 198.51.100.1:80 -r 203.0.113.10:8080 -g -w 5", Command{Kind: CmdAddDest, HasService: true, Service: control.ServiceSpec{ServiceKey: tcp},
-			Dest: control.DestSpec{Addr: rip, Port: 80, Method: control.MethodDR, Weight: 5}}},
+			Dest: control.DestSpec{Addr: rip, Port: 80, Method: balancer.MethodDR, Weight: 5}}},
 		{"-a -t 198.51.100.1:80 -r 203.0.113.10:8080 -m -w 0 -x 100 -y 50", Command{Kind: CmdAddDest, HasService: true, Service: control.ServiceSpec{ServiceKey: tcp},
-			Dest: control.DestSpec{Addr: rip, Port: 8080, Method: control.MethodMasq, Weight: 0, UThreshold: 100, LThreshold: 50}}},
+			Dest: control.DestSpec{Addr: rip, Port: 8080, Method: balancer.MethodMasq, Weight: 0, UThreshold: 100, LThreshold: 50}}},
 		{"-a -r 203.0.113.10 -m -t 198.51.100.1:80", Command{Kind: CmdAddDest, HasService: true, Service: control.ServiceSpec{ServiceKey: tcp},
-			Dest: control.DestSpec{Addr: rip, Port: 80, Method: control.MethodMasq, Weight: 1}}},
+			Dest: control.DestSpec{Addr: rip, Port: 80, Method: balancer.MethodMasq, Weight: 1}}},
 		{"--add-server --tcp-service 198.51.100.1:80 --real-server 203.0.113.10 --ipip --weight 2 --tun-type ipip", Command{Kind: CmdAddDest, HasService: true, Service: control.ServiceSpec{ServiceKey: tcp},
-			Dest: control.DestSpec{Addr: rip, Port: 80, Method: control.MethodTun, Weight: 2}}},
+			Dest: control.DestSpec{Addr: rip, Port: 80, Method: balancer.MethodTun, Weight: 2}}},
 		{"-e -t 198.51.100.1:80 -r 203.0.113.10 -w 3", Command{Kind: CmdEditDest, HasService: true, Service: control.ServiceSpec{ServiceKey: tcp},
-			Dest: control.DestSpec{Addr: rip, Port: 80, Method: control.MethodDR, Weight: 3}}},
+			Dest: control.DestSpec{Addr: rip, Port: 80, Method: balancer.MethodDR, Weight: 3}}},
 		{"-d -t 198.51.100.1:80 -r 203.0.113.10:8080", Command{Kind: CmdDelDest, HasService: true, Service: control.ServiceSpec{ServiceKey: tcp},
 			Dest: control.DestSpec{Addr: rip, Port: 8080}}},
 		{"-Ln", Command{Kind: CmdList, Format: FmtNumeric}},

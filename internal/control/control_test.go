@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
 	"github.com/govs-lb/govs/internal/control/controltest"
 )
@@ -23,7 +24,7 @@ var (
 	vip  = netip.MustParseAddr("198.51.100.1")
 	rip1 = netip.MustParseAddr("203.0.113.10")
 	rip2 = netip.MustParseAddr("203.0.113.11")
-	key  = control.ServiceKey{Protocol: control.TCP, Addr: vip, Port: 80}
+	key  = control.ServiceKey{Protocol: balancer.TCP, Addr: vip, Port: 80}
 )
 
 func ctx(t *testing.T) context.Context {
@@ -77,7 +78,7 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	wantCalls(t, b, "EditService tcp 198.51.100.1:80 sched=wlc persistent=true timeout=360 mask=255.255.255.255 flags=[] ops=false")
 
-	d := control.DestSpec{Addr: rip1, Port: 80, Method: control.MethodMasq, Weight: 3}
+	d := control.DestSpec{Addr: rip1, Port: 80, Method: balancer.MethodMasq, Weight: 3}
 	if err := c.AddDest(cx, key, d); err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +90,13 @@ func TestServiceLifecycle(t *testing.T) {
 	if err := c.EditDest(cx, key, d); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, c.EditDest(cx, key, control.DestSpec{Addr: rip2, Port: 80, Method: control.MethodDR, Weight: 1}), http.StatusNotFound, "No such destination")
+	wantError(t, c.EditDest(cx, key, control.DestSpec{Addr: rip2, Port: 80, Method: balancer.MethodDR, Weight: 1}), http.StatusNotFound, "No such destination")
 
 	got, err := c.Service(cx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Scheduler != "wlc" || got.Timeout != 360 || len(got.Dests) != 1 || got.Dests[0].Weight != 0 || got.Dests[0].Method != control.MethodMasq {
+	if got.Scheduler != "wlc" || got.Timeout != 360 || len(got.Dests) != 1 || got.Dests[0].Weight != 0 || got.Dests[0].Method != balancer.MethodMasq {
 		t.Errorf("Service = %+v", got)
 	}
 	_, err = c.Service(cx, other)
@@ -132,7 +133,7 @@ func TestValidationNeverReachesBackend(t *testing.T) {
 			return c.AddService(cx, control.ServiceSpec{ServiceKey: key, Scheduler: "lblc"})
 		}, `unknown scheduler "lblc" (govs has rr, wrr, lc, wlc, sed, nq, sh, mh)`},
 		{"zero port", func() error {
-			return c.AddService(cx, control.ServiceSpec{ServiceKey: control.ServiceKey{Protocol: control.TCP, Addr: vip}})
+			return c.AddService(cx, control.ServiceSpec{ServiceKey: control.ServiceKey{Protocol: balancer.TCP, Addr: vip}})
 		}, "Zero port specified for non-persistent service"},
 		{"netmask", func() error {
 			return c.AddService(cx, control.ServiceSpec{ServiceKey: key, Persistent: true, Netmask: "255.255.0"})
@@ -141,13 +142,13 @@ func TestValidationNeverReachesBackend(t *testing.T) {
 			return c.AddService(cx, control.ServiceSpec{ServiceKey: key, OnePacket: true})
 		}, "One-Packet Scheduling is only for UDP virtual services"},
 		{"weight", func() error {
-			return c.AddDest(cx, key, control.DestSpec{Addr: rip1, Port: 80, Method: control.MethodDR, Weight: 65536})
+			return c.AddDest(cx, key, control.DestSpec{Addr: rip1, Port: 80, Method: balancer.MethodDR, Weight: 65536})
 		}, "illegal weight specified"},
 		{"timeouts", func() error {
 			return c.SetTimeouts(cx, control.Timeouts{TCP: control.MaxTimeout + 1})
 		}, "invalid timeout value 2678401 (0..2678400 seconds)"},
 		{"ipv6", func() error {
-			return c.DelService(cx, control.ServiceKey{Protocol: control.TCP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 80})
+			return c.DelService(cx, control.ServiceKey{Protocol: balancer.TCP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 80})
 		}, "invalid virtual address 2001:db8::1 (IPv4 only)"},
 	}
 	for _, tc := range bad {
@@ -210,8 +211,8 @@ func TestRestoreAllOrNothing(t *testing.T) {
 	cx := ctx(t)
 	ops := []control.Op{
 		{Kind: control.OpAddService, Service: control.ServiceSpec{ServiceKey: key, Scheduler: "rr"}},
-		{Kind: control.OpAddDest, Service: control.ServiceSpec{ServiceKey: key}, Dest: control.DestSpec{Addr: rip1, Port: 80, Method: control.MethodDR, Weight: 1}},
-		{Kind: control.OpAddDest, Service: control.ServiceSpec{ServiceKey: key}, Dest: control.DestSpec{Addr: rip1, Port: 80, Method: control.MethodDR, Weight: 1}},
+		{Kind: control.OpAddDest, Service: control.ServiceSpec{ServiceKey: key}, Dest: control.DestSpec{Addr: rip1, Port: 80, Method: balancer.MethodDR, Weight: 1}},
+		{Kind: control.OpAddDest, Service: control.ServiceSpec{ServiceKey: key}, Dest: control.DestSpec{Addr: rip1, Port: 80, Method: balancer.MethodDR, Weight: 1}},
 	}
 	err := c.Restore(cx, ops)
 	wantError(t, err, http.StatusConflict, "Destination already exists")
@@ -272,7 +273,7 @@ func TestRawHTTP(t *testing.T) {
 		t.Fatalf("POST dest = %d %s", code, body)
 	}
 	s := b.State()
-	if len(s) != 1 || s[0].Scheduler != "wlc" || s[0].Timeout != 360 || s[0].Dests[0].Weight != 1 || s[0].Dests[0].Method != control.MethodDR {
+	if len(s) != 1 || s[0].Scheduler != "wlc" || s[0].Timeout != 360 || s[0].Dests[0].Weight != 1 || s[0].Dests[0].Method != balancer.MethodDR {
 		t.Errorf("defaults not applied: %+v", s)
 	}
 	code, body = rawGet(t, sock, "GET", "/v1/services", "")

@@ -38,20 +38,6 @@ const (
 	MaxTimeout     = 86400 * 31        // seconds, ipvsadm's MAX_TIMEOUT
 )
 
-// Names of the balancer's vocabulary for code that reads the control API's
-// types: the same types and values, not a second set.
-type Method = balancer.Method
-
-const (
-	TCP         = balancer.TCP
-	UDP         = balancer.UDP
-	MethodDR    = balancer.MethodDR
-	MethodTun   = balancer.MethodTun
-	MethodMasq  = balancer.MethodMasq
-	MethodLocal = balancer.MethodLocal
-	MaxWeight   = balancer.MaxWeight
-)
-
 // ServiceKey names a virtual service.
 type ServiceKey struct {
 	Protocol balancer.Proto `json:"protocol"`

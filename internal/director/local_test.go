@@ -12,18 +12,18 @@ import (
 func TestLocalDestConfig(t *testing.T) {
 	a := netip.MustParseAddr("127.0.0.1")
 	for _, c := range []struct {
-		method control.Method
+		method balancer.Method
 		local  bool
 		want   balancer.Method
 		err    string
 	}{
-		{control.MethodDR, true, balancer.MethodLocal, ""},
-		{control.MethodTun, true, balancer.MethodLocal, ""},
-		{control.MethodLocal, true, balancer.MethodLocal, ""},
-		{control.MethodMasq, true, balancer.MethodMasq, ""},
-		{control.MethodDR, false, balancer.MethodDR, ""},
-		{control.MethodMasq, false, balancer.MethodMasq, ""},
-		{control.MethodLocal, false, 0, "not local"},
+		{balancer.MethodDR, true, balancer.MethodLocal, ""},
+		{balancer.MethodTun, true, balancer.MethodLocal, ""},
+		{balancer.MethodLocal, true, balancer.MethodLocal, ""},
+		{balancer.MethodMasq, true, balancer.MethodMasq, ""},
+		{balancer.MethodDR, false, balancer.MethodDR, ""},
+		{balancer.MethodMasq, false, balancer.MethodMasq, ""},
+		{balancer.MethodLocal, false, 0, "not local"},
 	} {
 		got, err := localDestConfig(control.DestSpec{Addr: a, Port: 80, Method: c.method, Weight: 2}, c.local)
 		if c.err != "" {

@@ -5,11 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/internal/control"
 	"github.com/govs-lb/govs/internal/dataplane"
 	"github.com/govs-lb/govs/internal/metrics"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestMetricsSource(t *testing.T) {
@@ -45,7 +46,7 @@ func TestMetricsSource(t *testing.T) {
 
 	src := &metricsSource{d: d, workers: workers, health: func() map[metrics.HealthKey]bool {
 		return map[metrics.HealthKey]bool{{
-			Service: control.ServiceKey{Protocol: control.UDP, Addr: k.Addr, Port: 53},
+			Service: control.ServiceKey{Protocol: balancer.UDP, Addr: k.Addr, Port: 53},
 			Dest:    control.DestKey{Addr: rip, Port: 53},
 		}: true}
 	}}

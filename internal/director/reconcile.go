@@ -213,9 +213,9 @@ func (r *reconciler) opsLocked(cfg *keepalived.Config) []control.Op {
 		}
 	}
 	want := desired(cfg, r.current)
-	wantMethod := map[control.ServiceKey]map[control.DestKey]control.Method{}
+	wantMethod := map[control.ServiceKey]map[control.DestKey]balancer.Method{}
 	for _, s := range want {
-		m := map[control.DestKey]control.Method{}
+		m := map[control.DestKey]balancer.Method{}
 		for _, d := range s.Dests {
 			m[d.Key()] = d.Method
 		}
@@ -231,7 +231,7 @@ func (r *reconciler) opsLocked(cfg *keepalived.Config) []control.Op {
 			ds := d.DestSpec
 			// The backend turns DR and TUN to a local address into
 			// LocalNode: that is the configured method, not a change.
-			if m := wantMethod[s.ServiceKey][ds.Key()]; ds.Method == control.MethodLocal && (m == control.MethodDR || m == control.MethodTun) {
+			if m := wantMethod[s.ServiceKey][ds.Key()]; ds.Method == balancer.MethodLocal && (m == balancer.MethodDR || m == balancer.MethodTun) {
 				ds.Method = m
 			}
 			ks.Dests = append(ks.Dests, ds)

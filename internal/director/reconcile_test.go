@@ -164,7 +164,7 @@ func TestReconcileApplyAndReload(t *testing.T) {
 	})
 	<-f.restores
 	// A service added by hand (govs -A) is not the file's to touch.
-	manual := control.ServiceSpec{ServiceKey: control.ServiceKey{Protocol: control.TCP, Addr: netip.MustParseAddr("198.51.100.9"), Port: 80}, Scheduler: "rr"}
+	manual := control.ServiceSpec{ServiceKey: control.ServiceKey{Protocol: balancer.TCP, Addr: netip.MustParseAddr("198.51.100.9"), Port: 80}, Scheduler: "rr"}
 	if err := (&backend{d: f.d}).apply(control.Op{Kind: control.OpAddService, Service: manual.WithDefaults()}); err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +487,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 	// What the balancer refuses is reported at the block's position.
 	bad := mustParse(t, confV1)
-	bad.Services[0].RealServers[1].Dest.Weight = control.MaxWeight + 1
+	bad.Services[0].RealServers[1].Dest.Weight = balancer.MaxWeight + 1
 	err := checkConfig(bad)
 	if err == nil || !strings.HasPrefix(err.Error(), "keepalived.conf:8:5: real_server 203.0.113.2:80: ") {
 		t.Fatalf("refused realserver: %v", err)

@@ -13,13 +13,13 @@ import (
 
 func svc(addr string, port uint16, sched balancer.SchedName) control.ServiceSpec {
 	return control.ServiceSpec{
-		ServiceKey: control.ServiceKey{Protocol: control.TCP, Addr: netip.MustParseAddr(addr), Port: port},
+		ServiceKey: control.ServiceKey{Protocol: balancer.TCP, Addr: netip.MustParseAddr(addr), Port: port},
 		Scheduler:  sched, Netmask: control.DefaultNetmask,
 	}
 }
 
 func dest(a string, port uint16, w int) control.DestSpec {
-	return control.DestSpec{Addr: addr(a), Port: port, Method: control.MethodDR, Weight: w}
+	return control.DestSpec{Addr: addr(a), Port: port, Method: balancer.MethodDR, Weight: w}
 }
 
 // opString is a compact form of an op for table comparisons.
@@ -53,7 +53,7 @@ func TestDiff(t *testing.T) {
 			[]Service{{web, []control.DestSpec{dest("203.0.113.3", 80, 2)}}},
 			[]string{"add-server tcp 198.51.100.1:80 203.0.113.3 dr w2", "delete-server tcp 198.51.100.1:80 203.0.113.1"}},
 		{"method change is an edit", []Service{{web, []control.DestSpec{dest("203.0.113.1", 80, 1)}}},
-			[]Service{{web, []control.DestSpec{{Addr: addr("203.0.113.1"), Port: 80, Method: control.MethodTun, Weight: 1}}}},
+			[]Service{{web, []control.DestSpec{{Addr: addr("203.0.113.1"), Port: 80, Method: balancer.MethodTun, Weight: 1}}}},
 			[]string{"edit-server tcp 198.51.100.1:80 203.0.113.1 tun w1"}},
 		{"scheduler change edits the service only", []Service{{web, []control.DestSpec{dest("203.0.113.1", 80, 1)}}},
 			[]Service{{svc("198.51.100.1", 80, "rr"), []control.DestSpec{dest("203.0.113.1", 80, 1)}}},

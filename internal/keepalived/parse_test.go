@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/govs-lb/govs/balancer"
 	"github.com/govs-lb/govs/health"
 	"github.com/govs-lb/govs/internal/control"
 )
@@ -97,14 +98,14 @@ func TestParseSample(t *testing.T) {
 	want := []VirtualServer{{
 		Pos: Pos{"keepalived.conf", 26, 1},
 		Spec: control.ServiceSpec{
-			ServiceKey: control.ServiceKey{Protocol: control.TCP, Addr: addr("10.10.10.2"), Port: 1358},
+			ServiceKey: control.ServiceKey{Protocol: balancer.TCP, Addr: addr("10.10.10.2"), Port: 1358},
 			Scheduler:  "rr", Persistent: true, Timeout: 50, Netmask: "255.255.255.255",
 		},
 		DelayLoop:   6 * time.Second,
-		SorryServer: &control.DestSpec{Addr: addr("192.168.200.200"), Port: 1358, Method: control.MethodMasq, Weight: 1},
+		SorryServer: &control.DestSpec{Addr: addr("192.168.200.200"), Port: 1358, Method: balancer.MethodMasq, Weight: 1},
 		RealServers: []RealServer{{
 			Pos:  Pos{"keepalived.conf", 35, 5},
-			Dest: control.DestSpec{Addr: addr("192.168.200.2"), Port: 1358, Method: control.MethodMasq, Weight: 1},
+			Dest: control.DestSpec{Addr: addr("192.168.200.2"), Port: 1358, Method: balancer.MethodMasq, Weight: 1},
 			Checks: []health.Check{{
 				Kind: health.HTTP, Addr: ap("192.168.200.2:1358"), ConnectTimeout: 3 * time.Second,
 				Retry: 3, DelayBeforeRetry: 3 * time.Second, DelayLoop: 6 * time.Second,
@@ -177,7 +178,7 @@ virtual_server 198.51.100.1 5432 {
 			if !reflect.DeepEqual(a.Checks, []health.Check{wantA}) {
 				t.Errorf("a checks\n got %+v\nwant %+v", a.Checks, wantA)
 			}
-			if a.Dest.Weight != 100 || a.Dest.Method != control.MethodDR || b.Dest.Weight != 1 {
+			if a.Dest.Weight != 100 || a.Dest.Method != balancer.MethodDR || b.Dest.Weight != 1 {
 				t.Errorf("dests %+v %+v", a.Dest, b.Dest)
 			}
 			if ch := b.Checks[0]; ch.Timeout != 3*time.Second || ch.Retry != 2 || ch.Dynamic {
@@ -209,14 +210,14 @@ virtual_server 198.51.100.2 443 {
 }`, func(t *testing.T, c *Config) {
 			vs := c.Services[0]
 			want := control.ServiceSpec{
-				ServiceKey: control.ServiceKey{Protocol: control.TCP, Addr: addr("198.51.100.2"), Port: 443},
+				ServiceKey: control.ServiceKey{Protocol: balancer.TCP, Addr: addr("198.51.100.2"), Port: 443},
 				Scheduler:  "sh", SchedFlags: []string{"sh-port"}, Persistent: true, Timeout: 360, Netmask: "255.255.255.0",
 			}
 			if !reflect.DeepEqual(vs.Spec, want) {
 				t.Errorf("spec %+v, want %+v", vs.Spec, want)
 			}
 			rs := vs.RealServers[0]
-			if rs.Dest.Method != control.MethodTun || rs.Dest.Weight != 0 {
+			if rs.Dest.Method != balancer.MethodTun || rs.Dest.Weight != 0 {
 				t.Errorf("dest %+v", rs.Dest)
 			}
 			c1 := health.Check{Kind: health.TCP, Addr: ap("203.0.113.50:8443"), ConnectTimeout: 2 * time.Second,
@@ -260,7 +261,7 @@ virtual_server 198.51.100.3 54 {
 				t.Errorf("checker alpha: %+v", v.RealServers)
 			}
 			vs := c.Services[0]
-			if vs.Spec.Protocol != control.UDP || !vs.Spec.OnePacket || !vs.Alpha || vs.Spec.Scheduler != "wlc" {
+			if vs.Spec.Protocol != balancer.UDP || !vs.Spec.OnePacket || !vs.Alpha || vs.Spec.Scheduler != "wlc" {
 				t.Errorf("spec %+v alpha %v", vs.Spec, vs.Alpha)
 			}
 			if len(vs.RealServers) != 2 || !vs.RealServers[0].Alpha || len(vs.RealServers[1].Checks) != 0 {

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/govs-lb/govs/internal/control"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/internal/control"
 )
 
 // fakeSource is a Source of fixed values.
@@ -30,7 +32,7 @@ func (f *fakeSource) Health() map[HealthKey]bool        { return f.health }
 func (f *fakeSource) Ifaces() []IfaceStats              { return f.ifaces }
 
 var (
-	svcKey = control.ServiceKey{Protocol: control.TCP, Addr: netip.MustParseAddr("198.51.100.1"), Port: 80}
+	svcKey = control.ServiceKey{Protocol: balancer.TCP, Addr: netip.MustParseAddr("198.51.100.1"), Port: 80}
 	rs1    = control.DestKey{Addr: netip.MustParseAddr("203.0.113.1"), Port: 8080}
 	rs2    = control.DestKey{Addr: netip.MustParseAddr("203.0.113.2"), Port: 8080}
 	rs3    = control.DestKey{Addr: netip.MustParseAddr("203.0.113.3"), Port: 8080}
@@ -44,13 +46,13 @@ func newFake() *fakeSource {
 				CPS: 1, InPPS: 2, OutPPS: 3, InBPS: 4, OutBPS: 5},
 			Dests: []control.DestStatus{
 				{
-					DestSpec:    control.DestSpec{Addr: rs1.Addr, Port: rs1.Port, Method: control.MethodMasq, Weight: 5},
+					DestSpec:    control.DestSpec{Addr: rs1.Addr, Port: rs1.Port, Method: balancer.MethodMasq, Weight: 5},
 					ActiveConns: 3, InactConns: 2, PersistConns: 1,
 					Stats: control.Stats{Conns: 6, InPkts: 60, OutPkts: 30, InBytes: 3600, OutBytes: 42000,
 						CPS: 1, InPPS: 2, OutPPS: 2, InBPS: 3, OutBPS: 4},
 				},
 				{
-					DestSpec:    control.DestSpec{Addr: rs2.Addr, Port: rs2.Port, Method: control.MethodMasq, Weight: 1},
+					DestSpec:    control.DestSpec{Addr: rs2.Addr, Port: rs2.Port, Method: balancer.MethodMasq, Weight: 1},
 					ActiveConns: 1,
 					Stats:       control.Stats{Conns: 4, InPkts: 40, OutPkts: 20, InBytes: 2400, OutBytes: 28000},
 				},
