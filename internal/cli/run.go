@@ -83,6 +83,12 @@ func ParseRunFlags(args []string, getenv func(string) string, out io.Writer) (di
 	}
 	c.Ifaces = ifaces
 	c.Socket = control.SocketPath(c.Socket, getenv)
+	if getenv != nil {
+		var err error
+		if c.IO, err = director.ParseIOTuning(getenv(director.EnvIOTuning)); err != nil {
+			return c, fmt.Errorf("govs run: %w", err)
+		}
+	}
 	if c.Check {
 		if c.ConfigFile == "" {
 			return c, errors.New("govs run: --check needs --config FILE")

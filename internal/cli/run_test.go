@@ -20,6 +20,24 @@ func TestParseRunFlags(t *testing.T) {
 	if c, err := ParseRunFlags(strings.Fields("-i eth0 --shed off"), env, io.Discard); err != nil || c.Shed != "off" {
 		t.Fatalf("--shed off: %+v, %v", c, err)
 	}
+	tuned := func(k string) string {
+		if k == director.EnvIOTuning {
+			return "batch=64,shed-mode=generic"
+		}
+		return ""
+	}
+	if c, err := ParseRunFlags(strings.Fields("-i eth0"), tuned, io.Discard); err != nil || c.IO.Batch != 64 || c.IO.ShedMode != "generic" {
+		t.Fatalf("%s: %+v, %v", director.EnvIOTuning, c.IO, err)
+	}
+	badTuning := func(k string) string {
+		if k == director.EnvIOTuning {
+			return "batch=0"
+		}
+		return ""
+	}
+	if _, err := ParseRunFlags(strings.Fields("-i eth0"), badTuning, io.Discard); err == nil || !strings.Contains(err.Error(), "GOVS_IO_TUNING batch=\"0\"") {
+		t.Errorf("bad %s: error %v", director.EnvIOTuning, err)
+	}
 	for _, bad := range []struct{ args, want string }{
 		{"", "at least one -i"},
 		{"-i eth0 --shed tc", `--shed "tc"`},

@@ -165,6 +165,29 @@ start (the nftables table is the lock), unless it is started with
 Signals: SIGTERM and SIGINT stop the daemon, which then removes everything
 it added to the host. SIGHUP re-reads --config (govs help reload).
 
+Environment: GOVS_IO_TUNING tunes the capture engine, for a NIC or a
+machine whose best settings differ from the defaults (measure with govs
+bench, which runs variants as --subjects govs,govs+KEY=VALUE): a
+comma-separated list of KEY=VALUE, unset by default.
+  fanout=auto|on|off      PACKET_FANOUT group per interface (auto: only
+                          with several workers)
+  prio=nice|fifo|none     worker threads at nice -20 (default), SCHED_FIFO
+                          1, or left alone
+  block=KIB, blocks=N     capture ring geometry (default 1024 KiB x 16)
+  retire=MS               ring block retire timeout (default 4)
+  batch=N                 frames a worker takes per receive (default 256)
+  txbatch=N               frames queued per interface before a send
+  tx=ring|sendmmsg        transmit through a TX ring (default) or sendmmsg
+  txring=N                TX ring slots (default 1024)
+  qdisc-bypass=on|off     PACKET_QDISC_BYPASS on send (default on)
+  sndbuf=KIB              SO_SNDBUF of the send sockets
+  shed=on|off             as --shed xdp|off
+  shed-high=N, shed-low=N ring blocks waiting that start and stop shedding
+                          (default 3 and 1)
+  shed-mode=native|generic  XDP attach mode (default native where the
+                          driver has it)
+A bad value stops govs run with exit status 2.
+
 Privileges: CAP_NET_ADMIN (nftables, neighbour and route tables,
 /proc/sys/net, XDP), CAP_NET_RAW (AF_PACKET) and CAP_BPF (the XDP
 load-shedding program; without it govs runs as with --shed off and says so).

@@ -20,11 +20,12 @@ type Config struct {
 	GARPInterval time.Duration // between rounds of gratuitous ARPs
 	Tap          string        // LocalNode tap device name
 	LogLevel     string
-	Metrics      string // --metrics ADDR: serve Prometheus metrics ("" off; no host = 127.0.0.1)
-	ConfigFile   string // --config: keepalived.conf (its virtual_server blocks)
-	Check        bool   // --check: validate ConfigFile and exit
-	Takeover     bool   // --takeover: take over from the govs running on Socket (takeover.go)
-	Shed         string // --shed: "xdp" (XDP load shedding when workers fall behind) or "off"
+	Metrics      string   // --metrics ADDR: serve Prometheus metrics ("" off; no host = 127.0.0.1)
+	ConfigFile   string   // --config: keepalived.conf (its virtual_server blocks)
+	Check        bool     // --check: validate ConfigFile and exit
+	Takeover     bool     // --takeover: take over from the govs running on Socket (takeover.go)
+	Shed         string   // --shed: "xdp" (XDP load shedding when workers fall behind) or "off"
+	IO           IOTuning // $GOVS_IO_TUNING: the capture engine's settings
 }
 
 // Role names.

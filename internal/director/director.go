@@ -78,10 +78,7 @@ type Director struct {
 // one fails, or once the daemon stops, the undos of those that succeeded
 // run in reverse order.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
-	d := &Director{cfg: cfg, log: log, role: cfg.Role, fanoutBase: uint16(os.Getpid() << 4)}
-	if d.io, err = LoadIOTuning(); err != nil {
-		return err
-	}
+	d := &Director{cfg: cfg, log: log, role: cfg.Role, fanoutBase: uint16(os.Getpid() << 4), io: cfg.IO}
 	var undos []func()
 	defer func() {
 		for i := len(undos) - 1; i >= 0; i-- {

@@ -12,10 +12,10 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// EnvIOTuning names the environment variable that overrides the I/O
-// engine's settings, for benchmarks (`govs bench --subjects
-// govs,govs+prio=fifo` runs both in one bench): a comma-separated list of
-// key=value pairs, see ParseIOTuning. Production runs leave it unset.
+// EnvIOTuning names the environment variable that tunes the I/O engine of
+// govs run (documented in `govs help run`): a comma-separated list of
+// key=value pairs, see ParseIOTuning. Unset, the defaults apply. govs bench
+// runs variants with it (`--subjects govs,govs+prio=fifo`).
 const EnvIOTuning = "GOVS_IO_TUNING"
 
 // IOTuning holds the knobs of the AF_PACKET I/O path that the director and
@@ -53,11 +53,9 @@ type IOTuning struct {
 	// blocks waiting (0: xdpshed's defaults).
 	Shed              string
 	ShedHigh, ShedLow int
-	// ShedMode forces the XDP attach mode ("native" or "generic"; ""
-	// native where the driver has it), ShedIfaces limits the program to
-	// the first N capture interfaces (0: all): both for experiments.
-	ShedMode   string
-	ShedIfaces int
+	// ShedMode forces the XDP attach mode: "native" or "generic" (""
+	// native where the driver has it, else generic).
+	ShedMode string
 }
 
 // DefaultTXRing is the transmit ring's default size in 2 KiB slots: more
@@ -70,7 +68,7 @@ func LoadIOTuning() (IOTuning, error) { return ParseIOTuning(os.Getenv(EnvIOTuni
 // ParseIOTuning parses "key=value,…" with keys fanout, prio, block (KiB),
 // blocks, retire (ms), batch, qdisc-bypass, sndbuf (KiB), tx (ring or
 // sendmmsg), txring (slots), txbatch (frames per send), shed (on or off),
-// shed-high and shed-low (ring blocks).
+// shed-high and shed-low (ring blocks) and shed-mode (native or generic).
 func ParseIOTuning(s string) (IOTuning, error) {
 	var t IOTuning
 	for _, kv := range strings.Split(s, ",") {
@@ -128,8 +126,6 @@ func ParseIOTuning(s string) (IOTuning, error) {
 			err = num(&t.ShedLow, 0, 1023)
 		case "shed-mode":
 			err = word(&t.ShedMode, "native", "generic")
-		case "shed-ifaces":
-			err = num(&t.ShedIfaces, 1, 64)
 		default:
 			err = fmt.Errorf("%s: unknown key %q", EnvIOTuning, k)
 		}
@@ -170,14 +166,10 @@ func (t IOTuning) SendConfig() afpacket.Config {
 }
 
 // ShedIfindexes returns the interfaces of all to attach the XDP
-// load-shedding program to: none with shed=off, the first ShedIfaces when
-// that is set, else all.
+// load-shedding program to: none with shed=off, else all.
 func (t IOTuning) ShedIfindexes(all []int) []int {
-	switch {
-	case t.Shed == "off":
+	if t.Shed == "off" {
 		return nil
-	case t.ShedIfaces > 0 && t.ShedIfaces < len(all):
-		return all[:t.ShedIfaces]
 	}
 	return all
 }

@@ -78,8 +78,6 @@ func TestShedIfindexes(t *testing.T) {
 		{"", []int{2, 3, 4}},
 		{"shed=on", []int{2, 3, 4}},
 		{"shed=off", nil},
-		{"shed-ifaces=1", []int{2}},
-		{"shed-ifaces=9", []int{2, 3, 4}},
 	} {
 		tu, err := ParseIOTuning(c.tuning)
 		if err != nil {
