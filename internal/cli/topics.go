@@ -315,8 +315,8 @@ const topicBench = `Usage: govs bench [--mode dr|tun|masq|local] [--proto udp|tc
 Measures packet rates in a lab of its own (generator -> director -> sink, in
 network namespaces, removed when it ends): govs and the alternatives in
 the same run, on the same cores, with the same traffic. Needs root.
-govs bench -h lists every option (--cost-rate, --dir-cpus, --gen-cpus,
---steps, --keep-going, --udp-timeout).
+govs bench -h lists every option (--cost-rate, --overload-factor,
+--dir-cpus, --gen-cpus, --steps, --keep-going, --udp-timeout).
 
 Subjects (--subjects, comma-separated; default all)
   govs           the real daemon, configured through its CLI
@@ -327,12 +327,15 @@ Subjects (--subjects, comma-separated; default all)
 
 Traffic (--proto): udp, tcp (established flows), syn (every packet a new
 connection) or udp-new (every datagram from a new tuple; with --udp-timeout S
-the entries expire after S seconds). Without --rate, each subject gets the
-zero-loss rate (highest offered rate with at least 99% delivered), the rate
-delivered under overload, and the director's CPU cost per forwarded packet;
-medians of --runs rounds with min-max, and govs's ratio to each baseline. Each
-subject's output is checked, so one that forwards wrongly is reported
-failed, not fast.
+the entries expire after S seconds). Without --rate, each subject gets its
+≥99%-delivered rate (the highest offered rate of which at least 99% arrives
+within the window), what it delivers when offered --overload-factor (2) times
+that rate (the offered rate is printed beside it), and its net cost: the CPU
+time of every core of the lab per forwarded packet, less that of the same
+traffic dropped at the director's ingress; medians of --runs rounds with
+min-max, and govs's ratio to each baseline. Only frames that arrive while the
+generator sends are counted. A sample of every measured point is checked, so a
+subject that forwards wrongly is reported failed, not fast.
 
 --json prints the results for machines; --svg FILE draws a chart.
 `
