@@ -13,7 +13,7 @@ import (
 // tick would need more than a hundred and twenty).
 func TestExpireLoopKeepsUp(t *testing.T) {
 	if testing.Short() {
-		t.Skip("fills a large table")
+		t.Skip("fills a large table") // not an environment skip: -short asks for quick tests
 	}
 	d := &Director{bal: balancer.New(balancer.Config{MaxConns: 1 << 20})}
 	key := balancer.ServiceKey{Proto: balancer.UDP, Addr: netip.AddrFrom4(vipA), Port: 53}
