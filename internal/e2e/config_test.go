@@ -177,22 +177,29 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 	destLine := func(i, weight int) string {
 		return fmt.Sprintf("  -> %-28s Masq    %d ", rip(topo, i)+":8080", weight)
 	}
-	bothUp := func(what string, weight0 int, cmd ...string) string {
+	// bothUp runs govs with args until its output has every line in want.
+	bothUp := func(what string, args []string, want ...string) string {
 		t.Helper()
 		var out string
 		waitFor(t, what, 10*time.Second, func() bool {
-			out = d.govs(cmd...)
-			return strings.Contains(d.govs("-L", "-n"), destLine(0, weight0)) && strings.Contains(out, rip(topo, 1)+":8080")
+			out = d.govs(args...)
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					return false
+				}
+			}
+			return true
 		})
 		return out
 	}
-	before := bothUp("both realservers up before the reload", 1, "-L", "-n", "--stats", "--exact")
+	stats := []string{"-L", "-n", "--stats", "--exact"}
+	before := bothUp("both realservers up before the reload", stats, "-> "+rip(topo, 0)+":8080 ", "-> "+rip(topo, 1)+":8080 ")
 	writeConf(t, conf, fmt.Sprintf(keepalivedConf, 5))
 	if _, err := d.govsErr("reload"); err != nil {
 		t.Fatalf("govs reload: %v", err)
 	}
-	after := bothUp("weight 5 applied to rs1 and rs2 up", 5, "-L", "-n")
-	if c := statsColumn(t, before, rip(topo, 1)+":8080", colConns); c == 0 || c != statsColumn(t, d.govs("-L", "-n", "--stats", "--exact"), rip(topo, 1)+":8080", colConns) {
+	after := bothUp("weight 5 applied to rs1, both up", []string{"-L", "-n"}, destLine(0, 5), destLine(1, 1))
+	if c := statsColumn(t, before, rip(topo, 1)+":8080", colConns); c == 0 || c != statsColumn(t, d.govs(stats...), rip(topo, 1)+":8080", colConns) {
 		t.Errorf("reload reset rs2's counters (before %d)", c)
 	}
 	writeConf(t, conf, "virtual_server 198.51.100.1 80 {\n  lb_algo bogus\n}\n")
