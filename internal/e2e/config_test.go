@@ -41,7 +41,7 @@ virtual_server 198.51.100.1 80 {
     real_server 203.0.113.11 8080 {
         weight %d
         TCP_CHECK {
-            connect_timeout 1
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }
@@ -53,7 +53,7 @@ virtual_server 198.51.100.1 80 {
               path /
               status_code 200
             }
-            connect_timeout 3
+            connect_timeout 5
             retry 1
             delay_before_retry 1
         }
@@ -112,10 +112,10 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 		t.Fatalf("govs run --check on a bad file: err=%v, want an error naming bad.conf:3:\n%s", err, out)
 	}
 
-	// The health checks below time out after a second (connect_timeout 1),
-	// which a daemon slowed down by the race detector misses now and then
-	// on a loaded machine, taking a realserver out that is up: this test
-	// runs govs built without it.
+	// A realserver must be out within 10 s of its server stopping, and an
+	// up one must answer its checks within their connect_timeout: a daemon
+	// slowed down by the race detector misses those now and then on a
+	// loaded machine, so this test runs govs built without it.
 	d := startGovsBin(t, plainGovs(t), topo.Director, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf, "--config", conf, "--metrics", ":9478")
 	upMetric := func(i int) string {
 		return fmt.Sprintf(`govs_realserver_up{port="80",protocol="tcp",rip="%s",rport="8080",vip="198.51.100.1"}`, rip(topo, i))
