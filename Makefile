@@ -13,7 +13,8 @@ build:
 	$(GO) build -o $(BIN) ./cmd/govs
 
 # The test command (README and .ci/run call exactly this). Namespace tests need
-# root; without it they skip with a reason.
+# root; without it they skip with a reason, and fail instead under
+# GOVS_TEST_NOSKIP=1 (as .ci/run sets it).
 test: build
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
@@ -26,15 +27,26 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-# A short smoke run of every fuzz target. A target that fails is run once
-# more: a real crasher is written to testdata/fuzz and fails the rerun too.
+# A short run of every fuzz target; any failure fails the run. The one
+# exception is a known fault of the Go fuzzer (go.dev/issue/75804): when
+# -fuzztime runs out while a worker is mid-call, a clean run can end in
+# "--- FAIL" with the bare line "context deadline exceeded" and no failing
+# input. Only a run whose output has exactly that line, and no failing input
+# written, is run once more; the second run's result stands.
 fuzz:
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	@set -e; out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	for pkg in $$($(GO) list $(PKGS)); do \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; exit 1; }; \
+	  for t in $$(echo "$$list" | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$t"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || \
-	    { echo "retrying $$t once (the Go fuzzer can end with a spurious 'context deadline exceeded'; a real failure is saved to testdata and fails again)"; \
-	      $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; }; \
+	    if $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >"$$out" 2>&1; then cat "$$out"; continue; fi; \
+	    cat "$$out"; \
+	    if grep -q "^--- FAIL: $$t " "$$out" && grep -qxE '[[:space:]]*context deadline exceeded' "$$out" && ! grep -q 'Failing input written' "$$out"; then \
+	      echo "fuzz $$pkg $$t: the fuzzer's spurious deadline error; running it once more"; \
+	      $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    else \
+	      echo "fuzz $$pkg $$t: FAILED"; exit 1; \
+	    fi; \
 	  done; \
 	done
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/govs-lb/govs/internal/cli"
 	"github.com/govs-lb/govs/internal/lab"
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // asGovs makes this test binary act as the govs command in the processes
@@ -41,7 +42,7 @@ func tinyRun(t *testing.T, args string) *Results {
 	t.Helper()
 	lab.NewT(t) // skips without the right to make namespaces
 	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 cores: one for the generator, one for the director")
+		testenv.Skip(t, "needs 2 cores: one for the generator, one for the director")
 	}
 	t.Setenv(asGovs, "1")
 	o, err := ParseArgs(strings.Fields(args), os.Stderr)

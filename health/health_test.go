@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // wait is how long a test waits for an event before failing.
@@ -477,7 +479,7 @@ func TestEngineRealServers(t *testing.T) {
 	}
 	ln2, err := net.Listen("tcp", taddr.String())
 	if err != nil {
-		t.Skipf("cannot listen on %v again: %v", taddr, err)
+		testenv.Skip(t, "cannot listen on %v again: %v", taddr, err)
 	}
 	defer ln2.Close()
 	go func() {
@@ -496,7 +498,7 @@ func TestEngineRealServers(t *testing.T) {
 
 func TestRunCommand(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("skipping: no sh")
+		testenv.Skip(t, "no sh")
 	}
 	st, err := RunCommand(context.Background(), []string{"sh", "-c", "exit 7"})
 	if err != nil || st != 7 {

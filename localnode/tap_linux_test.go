@@ -15,6 +15,7 @@ import (
 
 	"github.com/govs-lb/govs/internal/afpacket"
 	"github.com/govs-lb/govs/internal/lab"
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // TestTapRoundTrip opens the tap in a fresh namespace, makes its VIP
@@ -23,7 +24,7 @@ import (
 // checks that Close leaves nothing behind.
 func TestTapRoundTrip(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skipf("no /dev/net/tun: %v", err)
+		testenv.Skip(t, "no /dev/net/tun: %v", err)
 	}
 	l := lab.NewT(t)
 	h, err := l.Host("ln")
@@ -46,7 +47,7 @@ func TestTapRoundTrip(t *testing.T) {
 		return tap.Sync(State{VIPs: []netip.Addr{vip}, MasqRIPs: []netip.Addr{vip}})
 	})
 	if errors.Is(err, os.ErrPermission) {
-		t.Skipf("cannot create a tap: %v", err)
+		testenv.Skip(t, "cannot create a tap: %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // vethPair is two fresh network namespaces joined by a veth pair:
@@ -44,7 +46,7 @@ func skipIfNotPermitted(t testing.TB, err error) {
 	}
 	s := err.Error()
 	if os.IsPermission(err) || strings.Contains(s, "Operation not permitted") || strings.Contains(s, "Permission denied") {
-		t.Skipf("needs CAP_NET_ADMIN/CAP_SYS_ADMIN to create namespaces and AF_PACKET sockets: %v", err)
+		testenv.Skip(t, "needs CAP_NET_ADMIN/CAP_SYS_ADMIN to create namespaces and AF_PACKET sockets: %v", err)
 	}
 }
 
@@ -52,7 +54,7 @@ func skipIfNotPermitted(t testing.TB, err error) {
 func newVethPair(t testing.TB) *vethPair {
 	t.Helper()
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("iproute2 ip not found")
+		testenv.Skip(t, "iproute2 ip not found")
 	}
 	var rnd [4]byte
 	rand.Read(rnd[:])

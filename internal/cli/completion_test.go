@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // dist/govs.bash, run by bash as completion would run it: COMP_WORDS and
@@ -42,7 +43,7 @@ func complete(t *testing.T, prelude string, words ...string) []string {
 	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("bash is not installed")
+		testenv.Skip(t, "bash is not installed")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

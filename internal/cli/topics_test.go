@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 func TestHelpTopics(t *testing.T) {
@@ -123,7 +124,7 @@ func TestManPage(t *testing.T) {
 	}
 	groff, err := exec.LookPath("groff")
 	if err != nil {
-		t.Skip("groff is not installed: the man page is not rendered")
+		testenv.Skip(t, "groff is not installed: the man page is not rendered")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

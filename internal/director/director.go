@@ -559,9 +559,9 @@ func (d *Director) announceNew() {
 	if len(fresh) == 0 {
 		return
 	}
+	ctx := d.announceCtx() // under d.mu, as a role switch replaces it
 	for _, a := range d.garp {
 		go func() {
-			ctx := d.announceCtx()
 			if err := a.Announce(ctx, fresh); err != nil && ctx.Err() == nil {
 				d.log.Warn("gratuitous ARP", "err", err)
 			}

@@ -14,7 +14,7 @@ import (
 // tick would need more than a hundred and twenty).
 func TestExpireLoopKeepsUp(t *testing.T) {
 	if testing.Short() {
-		t.Skip("fills a large table")
+		t.Skip("fills a large table") // not an environment skip: -short asks for quick tests
 	}
 	vipA, rsA := [4]byte{198, 51, 100, 1}, [4]byte{203, 0, 113, 11}
 	d := &Director{bal: balancer.New(balancer.Config{MaxConns: 1 << 20})}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // fakeManager listens where systemd would and returns what one datagram said.
@@ -16,7 +18,7 @@ func fakeManager(t *testing.T, name string) func() string {
 	t.Helper()
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
 	if err != nil {
-		t.Skipf("cannot listen on a unixgram socket here: %v", err)
+		testenv.Skip(t, "cannot listen on a unixgram socket here: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return func() string {
@@ -53,7 +55,7 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 
 func TestNotifyAbstractSocket(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("abstract unix sockets are Linux-only")
+		testenv.Skip(t, "abstract unix sockets are Linux-only")
 	}
 	name := fmt.Sprintf("@govs-notify-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	recv := fakeManager(t, name)

@@ -41,7 +41,7 @@ virtual_server 198.51.100.1 80 {
     real_server 203.0.113.11 8080 {
         weight %d
         TCP_CHECK {
-            connect_timeout 1
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }
@@ -53,7 +53,7 @@ virtual_server 198.51.100.1 80 {
               path /
               status_code 200
             }
-            connect_timeout 3
+            connect_timeout 5
             retry 1
             delay_before_retry 1
         }
@@ -112,7 +112,11 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 		t.Fatalf("govs run --check on a bad file: err=%v, want an error naming bad.conf:3:\n%s", err, out)
 	}
 
-	d := startGovs(t, topo.Director, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf, "--config", conf, "--metrics", ":9478")
+	// A realserver must be out within 10 s of its server stopping, and an
+	// up one must answer its checks within their connect_timeout: a daemon
+	// slowed down by the race detector misses those now and then on a
+	// loaded machine, so this test runs govs built without it.
+	d := startGovsBin(t, plainGovs(t), topo.Director, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf, "--config", conf, "--metrics", ":9478")
 	upMetric := func(i int) string {
 		return fmt.Sprintf(`govs_realserver_up{port="80",protocol="tcp",rip="%s",rport="8080",vip="198.51.100.1"}`, rip(topo, i))
 	}
@@ -167,26 +171,56 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 	})
 
 	// A reload that changes a weight edits it in place; a bad file changes
-	// nothing, over SIGHUP and over govs reload.
-	before := d.govs("-L", "-n", "--stats", "--exact")
+	// nothing, over SIGHUP and over govs reload. A health check can still
+	// take a realserver out for a moment and put it back (resetting its
+	// counters), so the listings compared are taken with both up.
+	destLine := func(i, weight int) string {
+		return fmt.Sprintf("  -> %-28s Masq    %d ", rip(topo, i)+":8080", weight)
+	}
+	// bothUp runs govs with args until its output has every line in want.
+	bothUp := func(what string, args []string, want ...string) string {
+		t.Helper()
+		var out string
+		waitFor(t, what, 10*time.Second, func() bool {
+			out = d.govs(args...)
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					return false
+				}
+			}
+			return true
+		})
+		return out
+	}
+	stats := []string{"-L", "-n", "--stats", "--exact"}
+	before := bothUp("both realservers up before the reload", stats, "-> "+rip(topo, 0)+":8080 ", "-> "+rip(topo, 1)+":8080 ")
 	writeConf(t, conf, fmt.Sprintf(keepalivedConf, 5))
 	if _, err := d.govsErr("reload"); err != nil {
 		t.Fatalf("govs reload: %v", err)
 	}
-	after := d.govs("-L", "-n")
-	if !strings.Contains(after, fmt.Sprintf("  -> %-28s Masq    5", rip(topo, 0)+":8080")) {
-		t.Fatalf("weight 5 not applied:\n%s", after)
-	}
-	if c := statsConns(t, before, rip(topo, 1)+":8080"); c == 0 || c != statsConns(t, d.govs("-L", "-n", "--stats", "--exact"), rip(topo, 1)+":8080") {
+	after := bothUp("weight 5 applied to rs1, both up", []string{"-L", "-n"}, destLine(0, 5), destLine(1, 1))
+	if c := statsColumn(t, before, rip(topo, 1)+":8080", colConns); c == 0 || c != statsColumn(t, d.govs(stats...), rip(topo, 1)+":8080", colConns) {
 		t.Errorf("reload reset rs2's counters (before %d)", c)
 	}
 	writeConf(t, conf, "virtual_server 198.51.100.1 80 {\n  lb_algo bogus\n}\n")
 	if _, err := d.govsErr("reload"); err == nil || !strings.Contains(err.Error(), "keepalived.conf:2") {
 		t.Fatalf("govs reload of a bad file: want an error naming keepalived.conf:2, got %v", err)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
-	if now := d.govs("-L", "-n"); now != after {
-		t.Fatalf("a bad file changed the configuration:\nbefore:\n%s\nafter:\n%s", after, now)
+	// The daemon logs a failed SIGHUP reload: wait for that line, so that
+	// the check below runs after the reload, not before it.
+	const hupFailed = "reload on SIGHUP failed"
+	seen := strings.Count(d.log.String(), hupFailed)
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog("the failed SIGHUP reload", hupFailed, seen, 10*time.Second)
+	// An applied bad file would stay; a health check's blip goes.
+	deadline := time.Now().Add(10 * time.Second)
+	for now := d.govs("-L", "-n"); now != after; now = d.govs("-L", "-n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a bad file changed the configuration:\nbefore:\n%s\nafter:\n%s", after, now)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	long.echo(t, "after reloads")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -196,14 +230,21 @@ func TestKeepalivedConfigHealthAndReload(t *testing.T) {
 	}
 }
 
-// statsConns reads a realserver's Conns from govs -L -n --stats --exact.
-func statsConns(t *testing.T, out, dest string) int {
+// Columns of govs -L -n --stats --exact after the address.
+const (
+	colConns = iota
+	colInPkts
+)
+
+// statsColumn reads column col of a realserver's line in govs -L -n --stats
+// --exact, or -1 when dest has no line.
+func statsColumn(t *testing.T, out, dest string, col int) int {
 	t.Helper()
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == "->" && f[1] == dest {
+		if len(f) >= 3+col && f[0] == "->" && f[1] == dest {
 			var n int
-			fmt.Sscan(f[2], &n)
+			fmt.Sscan(f[2+col], &n)
 			return n
 		}
 	}

@@ -207,7 +207,7 @@ func TestOneBoxMasq(t *testing.T) {
 	case err := <-d.done:
 		d.done <- err // for the harness's own checks at cleanup
 		if err != nil {
-			t.Fatalf("govs run: %v\n%s", err, d.stderr)
+			t.Fatalf("govs run: %v\n%s", err, d.log)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("govs run did not exit within 10s of SIGTERM")

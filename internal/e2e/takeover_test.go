@@ -3,68 +3,42 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// lockedWriter lets a test read a running daemon's log.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // startTakeover runs `govs run --takeover` with args on old's socket in
-// old's host, waits until it logs that the takeover is complete, and
-// returns it as a daemon whose cleanup checks that SIGTERM leaves nothing.
+// old's host and returns it as a daemon whose cleanup checks that SIGTERM
+// leaves nothing.
 func startTakeover(t *testing.T, old *daemon, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, host: old.host, socket: old.socket, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	all := append([]string{"netns", "exec", old.host.NS, govsBin, "run", "--socket", old.socket, "--takeover"}, args...)
-	d.cmd = exec.Command("ip", all...)
-	d.cmd.Stderr = &lockedWriter{buf: d.stderr}
-	d.cmd.Stdout = d.cmd.Stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start govs --takeover: %v", err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(d.stop)
-	return d
+	return spawn(t, govsBin, old.host, old.socket, append([]string{"--takeover"}, args...)...)
 }
 
-// waitOldExit waits for old to exit on its own and checks it exited 0; its
-// cleanup then finds it gone (and the host state the successor's).
-func waitOldExit(t *testing.T, old *daemon, within time.Duration) {
+// waitOldExit waits for old to exit on its own, checks it exited 0 and
+// returns when it saw the exit; old's cleanup then finds it gone (and the
+// host state the successor's).
+func waitOldExit(t *testing.T, old *daemon, within time.Duration) time.Time {
 	t.Helper()
 	select {
 	case err := <-old.done:
 		old.done <- err // for old.stop
+		exited := time.Now()
 		if err != nil {
-			t.Fatalf("the old govs did not exit 0 after the takeover: %v\n%s", err, old.stderr)
+			t.Fatalf("the old govs did not exit 0 after the takeover: %v\n%s", err, old.log)
 		}
+		return exited
 	case <-time.After(within):
-		t.Fatalf("the old govs did not exit within %v of the takeover\n%s", within, old.stderr)
 	}
+	t.Fatalf("the old govs did not exit within %v of the takeover\n%s", within, old.log)
+	return time.Time{}
 }
 
 func TestTakeover(t *testing.T) {
@@ -88,63 +62,93 @@ func TestTakeover(t *testing.T) {
 	drClient := dr.c.LocalAddr().String()
 	masqClient := masq.c.LocalAddr().String()
 
-	// Both connections echo every 20 ms for 3 s while the takeover runs.
-	type result struct {
-		n       int
+	// Both connections echo every 20 ms, numbered, from before the takeover
+	// starts until well after the old daemon has exited, recording when
+	// each echo came back. Each echo must come back whole and in order.
+	type echoes struct {
+		at      []time.Time // when echo i came back
 		slowest time.Duration
 		err     error
 	}
-	running := make(chan struct{}, 2)
-	loop := func(l *longConn, name string, out chan<- result) {
-		var r result
-		end := time.Now().Add(3 * time.Second)
-		for i := 0; time.Now().Before(end); i++ {
+	stop := make(chan struct{})
+	loop := func(l *longConn, name string, done *atomic.Int64, out chan<- echoes) {
+		var r echoes
+		defer func() { out <- r }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 			msg := fmt.Sprintf("%s-%d", name, i)
 			start := time.Now()
-			l.c.SetDeadline(start.Add(2 * time.Second))
+			l.c.SetDeadline(start.Add(5 * time.Second))
 			if _, err := fmt.Fprintf(l.c, "%s\n", msg); err != nil {
 				r.err = fmt.Errorf("write %s: %w", msg, err)
-				break
+				return
 			}
 			got, err := l.r.ReadString('\n')
 			if err != nil || strings.TrimSpace(got) != msg {
 				r.err = fmt.Errorf("echo %s: got %q, %v", msg, got, err)
-				break
+				return
 			}
-			r.n++
-			if r.n == 5 {
-				running <- struct{}{}
-			}
+			r.at = append(r.at, time.Now())
 			r.slowest = max(r.slowest, time.Since(start))
+			done.Add(1)
 			time.Sleep(20 * time.Millisecond) // the pace of the traffic, not a wait for a result
 		}
-		out <- r
 	}
-	drc, masqc := make(chan result, 1), make(chan result, 1)
-	go loop(dr, "dr", drc)
-	go loop(masq, "masq", masqc)
-
-	for range 2 { // both loops echo through the old daemon first
-		select {
-		case <-running:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the echo loops did not get going through the old daemon")
-		}
+	var drn, masqn atomic.Int64
+	drc, masqc := make(chan echoes, 1), make(chan echoes, 1)
+	go loop(dr, "dr", &drn, drc)
+	go loop(masq, "masq", &masqn, masqc)
+	// waitEchoes waits until both loops have had n more echoes back than
+	// when it was called, or one of them has ended on an error.
+	waitEchoes := func(what string, n int64) {
+		t.Helper()
+		d0, m0 := drn.Load(), masqn.Load()
+		waitFor(t, fmt.Sprintf("%d echoes on each connection %s", n, what), 10*time.Second, func() bool {
+			return len(drc)+len(masqc) > 0 || drn.Load() >= d0+n && masqn.Load() >= m0+n
+		})
 	}
-	nu := startTakeover(t, old, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf)
-	waitOldExit(t, old, 20*time.Second)
+	waitEchoes("through the old daemon", 5)
+	var started, handedOver time.Time
+	var nu *daemon
+	if len(drc)+len(masqc) == 0 { // both connections still echo
+		started = time.Now()
+		nu = startTakeover(t, old, "-i", topo.DirectorClientIf, "-i", topo.DirectorRSIf)
+		handedOver = waitOldExit(t, old, 20*time.Second)
+		waitEchoes("through the new daemon, after the old one exited", 10)
+	}
+	close(stop)
 
-	for name, c := range map[string]chan result{"DR": drc, "masq": masqc} {
+	for name, c := range map[string]chan echoes{"DR": drc, "masq": masqc} {
 		r := <-c
-		if r.err != nil {
-			t.Errorf("%s connection broke across the takeover after %d echoes: %v", name, r.n, r.err)
-		} else if r.slowest > time.Second {
+		var before, after int
+		for _, at := range r.at {
+			if at.Before(started) {
+				before++
+			}
+			if at.After(handedOver) {
+				after++
+			}
+		}
+		switch {
+		case r.err != nil:
+			t.Errorf("%s connection broke across the takeover after %d echoes (%d before it started): %v", name, len(r.at), before, r.err)
+		case before < 5 || after < 10:
+			t.Errorf("%s connection: %d echoes before the takeover started and %d after the old daemon exited, want at least 5 and 10", name, before, after)
+		case r.slowest > time.Second:
 			t.Errorf("%s connection: an echo took %v across the takeover (want < 1s)", name, r.slowest)
-		} else {
-			t.Logf("%s connection: %d echoes across the takeover, slowest %v", name, r.n, r.slowest)
+		default:
+			t.Logf("%s connection: echoes 0..%d before the takeover, %d..%d after the old daemon exited, none lost, slowest %v",
+				name, before-1, len(r.at)-after, len(r.at)-1, r.slowest)
 		}
 	}
-	if m := regexp.MustCompile(`takeover complete.*`).FindString(nu.cmd.Stderr.(*lockedWriter).String()); m != "" {
+	if t.Failed() {
+		t.FailNow()
+	}
+	if m := regexp.MustCompile(`takeover complete.*`).FindString(nu.log.String()); m != "" {
 		t.Logf("new govs: %s", m)
 	}
 

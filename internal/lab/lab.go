@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // NetnsDir is where ip-netns(8) keeps the named namespaces.
@@ -77,17 +79,15 @@ func New(name string) (*Lab, error) {
 }
 
 // NewT returns a lab for t that is closed by t.Cleanup, failed test or not.
-// It skips t with the reason when this process may not create network
-// namespaces (os.ErrPermission from unshare(CLONE_NEWNET)) or ip(8) is
-// missing.
+// It skips t with the reason (through testenv.Skip, so it fails t under
+// GOVS_TEST_NOSKIP=1) when this process may not create network namespaces
+// (os.ErrPermission from unshare(CLONE_NEWNET)) or ip(8) is missing.
 func NewT(t testing.TB) *Lab {
 	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skipf("lab: ip(8) not found, cannot build namespaces: %v", err)
-	}
+	testenv.LookPath(t, "ip")
 	if err := probe(); err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, errUnsupported) {
-			t.Skipf("lab: cannot create network namespaces (need root or CAP_SYS_ADMIN): %v", err)
+			testenv.Skip(t, "lab: cannot create network namespaces (need root or CAP_SYS_ADMIN): %v", err)
 		}
 		t.Fatalf("lab: probing network namespaces: %v", err)
 	}

@@ -15,22 +15,23 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 // NewNS creates a named network namespace unique to this run and removes it
-// at cleanup. It skips the test when namespaces cannot be made here.
+// at cleanup. It skips the test (through testenv.Skip) when namespaces cannot
+// be made here.
 func NewNS(t *testing.T, prefix string) string {
 	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: iproute2 `ip` not installed")
-	}
+	testenv.LookPath(t, "ip")
 	var b [4]byte
 	rand.Read(b[:])
 	name := fmt.Sprintf("%s-%s", prefix, hex.EncodeToString(b[:]))
 	out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
 	if err != nil {
 		if s := string(out); strings.Contains(s, "Operation not permitted") || strings.Contains(s, "Permission denied") {
-			t.Skipf("skipping: creating a network namespace is not permitted: %s", strings.TrimSpace(s))
+			testenv.Skip(t, "creating a network namespace is not permitted: %s", strings.TrimSpace(s))
 		}
 		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
 	}
@@ -103,12 +104,12 @@ func InNS(name string, f func() error) error {
 	return <-errc
 }
 
-// MustInNS is InNS that skips on a permission error and fails on any other.
+// MustInNS is InNS that skips (through testenv.Skip) on a permission error and fails on any other.
 func MustInNS(t *testing.T, name string, f func() error) {
 	t.Helper()
 	if err := InNS(name, f); err != nil {
 		if os.IsPermission(err) {
-			t.Skipf("skipping: %v", err)
+			testenv.Skip(t, "%v", err)
 		}
 		t.Fatal(err)
 	}

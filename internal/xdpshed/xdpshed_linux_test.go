@@ -17,6 +17,7 @@ import (
 
 	"github.com/govs-lb/govs/internal/afpacket"
 	"github.com/govs-lb/govs/internal/netnstest"
+	"github.com/govs-lb/govs/internal/testenv"
 )
 
 var (
@@ -72,7 +73,7 @@ func testRun(t testing.TB, fd int, data []byte) uint32 {
 func skipIfNoBPF(t testing.TB, err error) {
 	t.Helper()
 	if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
-		t.Skipf("skipping: BPF not permitted here: %v", err)
+		testenv.Skip(t, "BPF not permitted here: %v", err)
 	}
 }
 
@@ -357,7 +358,7 @@ func FuzzShedProgram(f *testing.F) {
 	g.SetWorkers(1)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 14 || len(data) > 1500 {
-			t.Skip("BPF_PROG_TEST_RUN takes 14..page-size bytes")
+			return // BPF_PROG_TEST_RUN takes 14..page-size bytes
 		}
 		d := vip.As4()
 		isVIP := len(data) >= 34 && data[12] == 8 && data[13] == 0 && [4]byte(data[30:34]) == d
