@@ -8,7 +8,7 @@
 //
 //	var p forward.Packet
 //	if err := forward.Parse(frame, &p); err != nil {
-//		drops[err]++ // ErrShort, ErrBadIHL, ... are package values
+//		drops[err.(forward.ParseError)]++ // ErrShort, ErrBadIHL, ...
 //		continue
 //	}
 //	switch {

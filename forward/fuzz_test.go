@@ -68,6 +68,9 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var p Packet
 		if err := Parse(frame, &p); err != nil {
+			if pe, ok := err.(ParseError); !ok || pe >= NumParseErrors {
+				t.Fatalf("Parse returned %T %v, want a ParseError below NumParseErrors", err, err)
+			}
 			return
 		}
 		checkInvariants(t, frame, &p)

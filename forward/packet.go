@@ -1,31 +1,6 @@
 package forward
 
-import (
-	"encoding/binary"
-	"errors"
-)
-
-// Errors Parse returns. They are package values: Parse never allocates one,
-// so callers compare with == (or errors.Is) and count drops by reason.
-var (
-	// ErrShort: the frame ends before a header that it announces.
-	ErrShort = errors.New("forward: frame too short")
-	// ErrEtherType: neither IPv4 nor ARP, or more than one 802.1Q tag.
-	ErrEtherType = errors.New("forward: unsupported EtherType")
-	// ErrBadVersion: the IP version field is not 4.
-	ErrBadVersion = errors.New("forward: IP version is not 4")
-	// ErrBadIHL: the IPv4 header length is under 20 bytes.
-	ErrBadIHL = errors.New("forward: bad IPv4 header length")
-	// ErrBadLength: the IPv4 total length is below the header length or
-	// past the end of the frame.
-	ErrBadLength = errors.New("forward: bad IPv4 total length")
-	// ErrBadDataOffset: the TCP data offset is under 20 bytes or past the
-	// end of the IP packet.
-	ErrBadDataOffset = errors.New("forward: bad TCP data offset")
-	// ErrBadICMPQuote: an ICMP error whose quoted datagram is not an IPv4
-	// header followed by at least 8 bytes.
-	ErrBadICMPQuote = errors.New("forward: bad datagram quoted in ICMP error")
-)
+import "encoding/binary"
 
 // Packet is what Parse learns about one frame: offsets into the frame and
 // the header fields the balancer looks at. It holds no pointer (the frame is
@@ -104,8 +79,8 @@ func (p *Packet) hasPorts() bool {
 // Parse decodes frame into *p. The frame is an Ethernet II frame, with at
 // most one 802.1Q tag, carrying IPv4 (TCP, UDP, ICMP or any other protocol)
 // or ARP. Every length is checked here, once; a frame that is short or
-// malformed returns one of the package's Err values and leaves *p partly
-// filled. Parse never panics and never allocates.
+// malformed returns a ParseError (ErrShort, ErrBadIHL, ...) and leaves *p
+// partly filled. Parse never panics and never allocates.
 //
 // Parse does not verify any checksum (see IPv4.ChecksumValid) and accepts IP
 // options, fragments and trailing bytes after the IP packet (End marks where

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -192,5 +194,31 @@ func TestErrorsDistinct(t *testing.T) {
 			t.Errorf("error %q: not prefixed or duplicate", e)
 		}
 		seen[e.Error()] = true
+	}
+}
+
+func TestParseErrorNames(t *testing.T) {
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	names := map[string]bool{}
+	for e := range NumParseErrors {
+		n := e.Name()
+		if !snake.MatchString(n) || names[n] {
+			t.Errorf("ParseError(%d).Name() = %q: not snake_case or duplicate", e, n)
+		}
+		names[n] = true
+		var err error = e
+		if !errors.Is(err, e) || !strings.HasPrefix(err.Error(), "forward: ") {
+			t.Errorf("ParseError(%d): errors.Is or Error() %q wrong", e, err)
+		}
+		var pe ParseError
+		if !errors.As(fmt.Errorf("wrapped: %w", err), &pe) || pe != e {
+			t.Errorf("errors.As(wrapped %v) = %v", e, pe)
+		}
+	}
+	if NumParseErrors.Name() != "unknown" || !strings.HasPrefix(NumParseErrors.Error(), "forward: ") {
+		t.Errorf("out of range: %q, %q", NumParseErrors.Name(), NumParseErrors.Error())
+	}
+	if errors.Is(ErrShort, ErrBadIHL) {
+		t.Error("ErrShort is ErrBadIHL")
 	}
 }
