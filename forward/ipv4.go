@@ -2,6 +2,7 @@ package forward
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/govs-lb/govs/internal/csum"
 )
@@ -38,6 +39,7 @@ const (
 	ipCsum     = 10
 	ipSrc      = 12
 	ipDst      = 16
+	ipAddrLen  = 4
 
 	ipFlagDF     = 0x4000
 	ipFlagMF     = 0x2000
@@ -96,10 +98,32 @@ func (b IPv4) Protocol() uint8 { return b[ipProto] }
 func (b IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(b[ipCsum:]) }
 
 // Source returns the source address.
-func (b IPv4) Source() [4]byte { return [4]byte(b[ipSrc : ipSrc+4]) }
+func (b IPv4) Source() netip.Addr { return netip.AddrFrom4([4]byte(b[ipSrc : ipSrc+ipAddrLen])) }
 
 // Destination returns the destination address.
-func (b IPv4) Destination() [4]byte { return [4]byte(b[ipDst : ipDst+4]) }
+func (b IPv4) Destination() netip.Addr { return netip.AddrFrom4([4]byte(b[ipDst : ipDst+ipAddrLen])) }
+
+// SourceSlice returns the source address bytes, a subslice of the header
+// (for the pseudo-header checksum updates of the TCP and UDP views).
+func (b IPv4) SourceSlice() []byte { return b[ipSrc : ipSrc+ipAddrLen] }
+
+// DestinationSlice returns the destination address bytes, a subslice of the
+// header.
+func (b IPv4) DestinationSlice() []byte { return b[ipDst : ipDst+ipAddrLen] }
+
+// SetSource sets the source address, which must be an IPv4 address; the
+// header checksum is not updated (see SetSourceWithChecksumUpdate).
+func (b IPv4) SetSource(a netip.Addr) {
+	a4 := a.As4()
+	copy(b[ipSrc:ipSrc+ipAddrLen], a4[:])
+}
+
+// SetDestination sets the destination address, which must be an IPv4
+// address; the header checksum is not updated.
+func (b IPv4) SetDestination(a netip.Addr) {
+	a4 := a.As4()
+	copy(b[ipDst:ipDst+ipAddrLen], a4[:])
+}
 
 // SetChecksum sets the header checksum field.
 func (b IPv4) SetChecksum(v uint16) { binary.BigEndian.PutUint16(b[ipCsum:], v) }
@@ -119,18 +143,24 @@ func (b IPv4) ChecksumValid() bool {
 	return csum.Checksum(b[:b.HeaderLength()], 0) == 0xffff
 }
 
-// SetSourceWithChecksumUpdate sets the source address and updates the
-// header checksum incrementally (RFC 1624).
-func (b IPv4) SetSourceWithChecksumUpdate(a [4]byte) {
-	b.SetChecksum(csum.Update32(b.Checksum(), b.Source(), a))
-	copy(b[ipSrc:ipSrc+4], a[:])
+// SetSourceWithChecksumUpdate sets the source address (IPv4) and updates
+// the header checksum incrementally (RFC 1624).
+func (b IPv4) SetSourceWithChecksumUpdate(a netip.Addr) {
+	b.setAddressWithChecksumUpdate(ipSrc, a.As4())
 }
 
-// SetDestinationWithChecksumUpdate sets the destination address and updates
-// the header checksum incrementally (RFC 1624).
-func (b IPv4) SetDestinationWithChecksumUpdate(a [4]byte) {
-	b.SetChecksum(csum.Update32(b.Checksum(), b.Destination(), a))
-	copy(b[ipDst:ipDst+4], a[:])
+// SetDestinationWithChecksumUpdate sets the destination address (IPv4) and
+// updates the header checksum incrementally (RFC 1624).
+func (b IPv4) SetDestinationWithChecksumUpdate(a netip.Addr) {
+	b.setAddressWithChecksumUpdate(ipDst, a.As4())
+}
+
+// setAddressWithChecksumUpdate writes a at off (ipSrc or ipDst) and
+// updates the header checksum for the change.
+func (b IPv4) setAddressWithChecksumUpdate(off int, a [4]byte) {
+	field := b[off : off+ipAddrLen]
+	b.SetChecksum(csum.UpdateAddress(b.Checksum(), field, a[:]))
+	copy(field, a[:])
 }
 
 // SetTTLWithChecksumUpdate sets the TTL and updates the header checksum

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/govs-lb/govs/internal/csum"
 )
@@ -35,10 +36,16 @@ func RewriteLocal(frame []byte, p *Packet, tapMAC [6]byte) {
 // than TCP and UDP have only the address translated. MACs are set
 // separately (SetMACs).
 func MasqIn(frame []byte, p *Packet, rip [4]byte, rport uint16) {
-	ip := IPv4(frame[p.L3:p.L4])
-	ip.SetDestinationWithChecksumUpdate(rip)
+	IPv4(frame[p.L3:p.L4]).SetDestinationWithChecksumUpdate(netip.AddrFrom4(rip))
 	if p.hasPorts() {
-		natL4(frame[p.L4:p.End], p.Proto, p.Partial, p.Dst, rip, tcpDstPort, p.DstPort, rport)
+		l4, full := frame[p.L4:p.End], !p.Partial
+		if p.Proto == ProtoTCP {
+			TCP(l4).UpdateChecksumPseudoHeaderAddress(p.Dst[:], rip[:], full)
+			TCP(l4).SetDestinationPortWithChecksumUpdate(rport, full)
+		} else {
+			UDP(l4).UpdateChecksumPseudoHeaderAddress(p.Dst[:], rip[:], full)
+			UDP(l4).SetDestinationPortWithChecksumUpdate(rport, full)
+		}
 		p.DstPort = rport
 	}
 	p.Dst = rip
@@ -47,40 +54,19 @@ func MasqIn(frame []byte, p *Packet, rip [4]byte, rport uint16) {
 // MasqOut translates a masqueraded realserver's reply back to the client:
 // source rip:rport becomes VIP:vport. Checksums as in MasqIn.
 func MasqOut(frame []byte, p *Packet, vip [4]byte, vport uint16) {
-	ip := IPv4(frame[p.L3:p.L4])
-	ip.SetSourceWithChecksumUpdate(vip)
+	IPv4(frame[p.L3:p.L4]).SetSourceWithChecksumUpdate(netip.AddrFrom4(vip))
 	if p.hasPorts() {
-		natL4(frame[p.L4:p.End], p.Proto, p.Partial, p.Src, vip, tcpSrcPort, p.SrcPort, vport)
+		l4, full := frame[p.L4:p.End], !p.Partial
+		if p.Proto == ProtoTCP {
+			TCP(l4).UpdateChecksumPseudoHeaderAddress(p.Src[:], vip[:], full)
+			TCP(l4).SetSourcePortWithChecksumUpdate(vport, full)
+		} else {
+			UDP(l4).UpdateChecksumPseudoHeaderAddress(p.Src[:], vip[:], full)
+			UDP(l4).SetSourcePortWithChecksumUpdate(vport, full)
+		}
 		p.SrcPort = vport
 	}
 	p.Src = vip
-}
-
-// natL4 rewrites one address/port pair's effect on a TCP or UDP header:
-// the checksum (address in the pseudo-header, port in the header) and the
-// port at portOff (the same offsets in TCP and UDP).
-func natL4(l4 []byte, proto uint8, partial bool, oldA, newA [4]byte, portOff int, oldP, newP uint16) {
-	co := tcpCsum
-	if proto == ProtoUDP {
-		co = udpCsum
-	}
-	cs := binary.BigEndian.Uint16(l4[co:])
-	switch {
-	case partial:
-		// The field is the uncomplemented pseudo-header sum: addresses
-		// change it in the opposite sense, ports not at all
-		// (inet_proto_csum_replace4/2 with CHECKSUM_PARTIAL).
-		cs = csum.UpdatePartial32(cs, oldA, newA)
-	case proto == ProtoUDP && cs == 0:
-		// No checksum (RFC 768): stays none.
-	default:
-		cs = csum.Update16(csum.Update32(cs, oldA, newA), oldP, newP)
-		if proto == ProtoUDP && cs == 0 {
-			cs = 0xffff // a computed zero is sent as all ones (RFC 768)
-		}
-	}
-	binary.BigEndian.PutUint16(l4[co:], cs)
-	binary.BigEndian.PutUint16(l4[portOff:], newP)
 }
 
 // MasqICMPIn translates an ICMP error that arrives from the client side
@@ -103,13 +89,12 @@ func MasqICMPIn(frame []byte, p *Packet, rip [4]byte, rport uint16) bool {
 	if !p.HasInner {
 		return false
 	}
-	IPv4(frame[p.L3:p.L4]).SetDestinationWithChecksumUpdate(rip)
-	p.Dst = rip
 	q := &p.Inner
-	copy(frame[q.L3+ipSrc:q.L3+ipSrc+4], rip[:])
-	q.Src = rip
+	IPv4(frame[p.L3:p.L4]).SetDestinationWithChecksumUpdate(netip.AddrFrom4(rip))
+	IPv4(frame[q.L3:q.L4]).SetSource(netip.AddrFrom4(rip))
+	p.Dst, q.Src = rip, rip
 	if q.HasPorts {
-		setPort(frame, q.L4+tcpSrcPort, rport)
+		quotedPorts(frame, q).SetSourcePort(rport)
 		q.SrcPort = rport
 	}
 	finishICMPError(frame, p)
@@ -132,17 +117,25 @@ func MasqICMPOut(frame []byte, p *Packet, vip [4]byte, vport uint16) bool {
 	if !p.HasInner {
 		return false
 	}
-	IPv4(frame[p.L3:p.L4]).SetSourceWithChecksumUpdate(vip)
-	p.Src = vip
 	q := &p.Inner
-	copy(frame[q.L3+ipDst:q.L3+ipDst+4], vip[:])
-	q.Dst = vip
+	IPv4(frame[p.L3:p.L4]).SetSourceWithChecksumUpdate(netip.AddrFrom4(vip))
+	IPv4(frame[q.L3:q.L4]).SetDestination(netip.AddrFrom4(vip))
+	p.Src, q.Dst = vip, vip
 	if q.HasPorts {
-		setPort(frame, q.L4+tcpDstPort, vport)
+		quotedPorts(frame, q).SetDestinationPort(vport)
 		q.DstPort = vport
 	}
 	finishICMPError(frame, p)
 	return true
+}
+
+// quotedPorts returns the start of the TCP or UDP header quoted in an ICMP
+// error as a UDP view: the quote holds its first 8 bytes (Parse checked),
+// and TCP and UDP headers both begin with the source and destination port,
+// which is all the ICMP translation changes (ip_vs_nat_icmp also writes
+// them as a port pair whatever the protocol). No checksum is updated.
+func quotedPorts(frame []byte, q *Quoted) UDP {
+	return UDP(frame[q.L4 : q.L4+UDPHeaderLen])
 }
 
 // finishICMPError recomputes the quoted IPv4 header checksum and the ICMP
@@ -168,14 +161,12 @@ func BuildEchoReply(frame []byte, p *Packet) bool {
 	if p.Proto != ProtoICMP || p.ICMPType != ICMPEcho || p.IsFragment() {
 		return false
 	}
-	var mac [6]byte
-	copy(mac[:], frame[ethDst:ethDst+macLen])
-	copy(frame[ethDst:ethDst+macLen], frame[ethSrc:ethSrc+macLen])
-	copy(frame[ethSrc:ethSrc+macLen], mac[:])
+	eth := Ethernet(frame)
+	SetMACs(frame, eth.Source(), eth.Destination())
 
 	ip := IPv4(frame[p.L3:p.L4])
-	copy(ip[ipSrc:ipSrc+4], p.Dst[:])
-	copy(ip[ipDst:ipDst+4], p.Src[:])
+	ip.SetSource(netip.AddrFrom4(p.Dst))
+	ip.SetDestination(netip.AddrFrom4(p.Src))
 	ip.SetTTLWithChecksumUpdate(echoReplyTTL)
 	p.Src, p.Dst = p.Dst, p.Src
 	p.TTL = echoReplyTTL
@@ -200,7 +191,8 @@ func BuildEchoReply(frame []byte, p *Packet) bool {
 // included, whatever the field held. Otherwise it is completed as Linux's
 // skb_checksum_help does: the sum of frame[csumStart:p.End] with the field
 // as found (the pseudo-header sum) is folded and complemented into the
-// field. A result of zero is written as 0xffff (CSUM_MANGLED_0). It clears
+// field. A result of zero is written as 0xffff (CSUM_MANGLED_0, see
+// mangleZero). It clears
 // p.Partial and returns true, or returns false and changes nothing when the
 // offsets are outside the IP packet.
 func CompleteChecksum(frame []byte, p *Packet, csumStart, csumOffset int) bool {
@@ -217,11 +209,7 @@ func CompleteChecksum(frame []byte, p *Packet, csumStart, csumOffset int) bool {
 	} else {
 		sum = csum.Checksum(frame[csumStart:p.End], 0)
 	}
-	cs := ^sum
-	if cs == 0 {
-		cs = 0xffff
-	}
-	binary.BigEndian.PutUint16(frame[field:], cs)
+	binary.BigEndian.PutUint16(frame[field:], mangleZero(^sum))
 	p.Partial = false
 	return true
 }
