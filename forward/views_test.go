@@ -208,3 +208,25 @@ func TestViewSettersZeroAllocs(t *testing.T) {
 		t.Fatalf("allocs = %v, want 0", n)
 	}
 }
+
+func TestARPView(t *testing.T) {
+	spa, tpa := netip.AddrFrom4(clientIP), netip.AddrFrom4(vipIP)
+	a := ARP(make([]byte, ARPIPv4Len))
+	a.Encode(ARPRequest, macClient, spa, [6]byte{}, tpa)
+	// RFC 826 for IPv4 over Ethernet, written out by hand.
+	want := []byte{0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 192, 0, 2, 10, 0, 0, 0, 0, 0, 0, 198, 51, 100, 1}
+	if string(a) != string(want) {
+		t.Fatalf("Encode:\n got %x\nwant %x", []byte(a), want)
+	}
+	if !a.IsIPv4OverEthernet() || a.Op() != ARPRequest || a.SenderHardwareAddress() != macClient ||
+		a.SenderProtocolAddress() != spa || a.TargetHardwareAddress() != [6]byte{} || a.TargetProtocolAddress() != tpa {
+		t.Fatalf("accessors disagree with Encode: %x", []byte(a))
+	}
+	for _, i := range []int{arpHType + 1, arpPType, arpHLen, arpPLen} {
+		b := append(ARP(nil), a...)
+		b[i]++
+		if b.IsIPv4OverEthernet() {
+			t.Errorf("byte %d changed: still IPv4 over Ethernet", i)
+		}
+	}
+}
