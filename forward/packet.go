@@ -91,14 +91,15 @@ func Parse(frame []byte, p *Packet) error {
 		return ErrShort
 	}
 	l3 := ethHdrLen
-	et := binary.BigEndian.Uint16(frame[ethType:])
+	eth := Ethernet(frame)
+	et := eth.Type()
 	if et == EtherTypeVLAN {
 		if len(frame) < vlanHdrLen {
 			return ErrShort
 		}
 		p.Tagged = true
-		p.VLANTCI = binary.BigEndian.Uint16(frame[vlanTCI:])
-		et = binary.BigEndian.Uint16(frame[vlanType:])
+		p.VLANTCI = eth.TCI()
+		et = eth.InnerType()
 		l3 = vlanHdrLen
 	}
 	p.EtherType = et
@@ -110,38 +111,23 @@ func Parse(frame []byte, p *Packet) error {
 		return ErrEtherType
 	}
 
-	ip := frame[l3:]
-	if len(ip) < IPv4MinHeaderLen {
-		return ErrShort
+	ip, err := ParseIPv4(frame[l3:])
+	if err != nil {
+		return err
 	}
-	if ip[ipVerIHL]>>4 != 4 {
-		return ErrBadVersion
-	}
-	hl := int(ip[ipVerIHL]&0x0f) * 4
-	if hl < IPv4MinHeaderLen {
-		return ErrBadIHL
-	}
-	if len(ip) < hl {
-		return ErrShort
-	}
-	tl := int(binary.BigEndian.Uint16(ip[ipTotalLen:]))
-	if tl < hl || tl > len(ip) {
-		return ErrBadLength
-	}
-	ip = ip[:tl]
+	hl, tl := ip.HeaderLength(), len(ip)
 	p.L3 = l3
 	p.L4 = l3 + hl
 	p.End = l3 + tl
-	p.TOS = ip[ipTOS]
-	p.TTL = ip[ipTTL]
-	p.Proto = ip[ipProto]
-	p.ID = binary.BigEndian.Uint16(ip[ipID:])
-	ff := binary.BigEndian.Uint16(ip[ipFlagsOff:])
-	p.FragOff = int(ff&ipOffsetMask) * 8
-	p.MoreFrags = ff&ipFlagMF != 0
-	p.DontFrag = ff&ipFlagDF != 0
-	p.Src = [4]byte(ip[ipSrc : ipSrc+4])
-	p.Dst = [4]byte(ip[ipDst : ipDst+4])
+	p.TOS = ip.TOS()
+	p.TTL = ip.TTL()
+	p.Proto = ip.Protocol()
+	p.ID = ip.ID()
+	p.FragOff = ip.FragmentOffset()
+	p.MoreFrags = ip.MoreFragments()
+	p.DontFrag = ip.DontFragment()
+	p.Src = [4]byte(ip.SourceSlice())
+	p.Dst = [4]byte(ip.DestinationSlice())
 	if p.FragOff != 0 {
 		return nil // no transport header in a later fragment
 	}
@@ -152,29 +138,32 @@ func Parse(frame []byte, p *Packet) error {
 		if len(l4) < TCPMinHeaderLen {
 			return ErrShort
 		}
-		doff := int(l4[tcpDataOff]>>4) * 4
+		t := TCP(l4)
+		doff := t.DataOffset()
 		if doff < TCPMinHeaderLen || doff > len(l4) {
 			return ErrBadDataOffset
 		}
-		p.SrcPort = binary.BigEndian.Uint16(l4[tcpSrcPort:])
-		p.DstPort = binary.BigEndian.Uint16(l4[tcpDstPort:])
-		p.TCPFlags = l4[tcpFlags]
+		p.SrcPort = t.SourcePort()
+		p.DstPort = t.DestinationPort()
+		p.TCPFlags = t.Flags()
 		p.TCPHdrLen = uint8(doff)
 	case ProtoUDP:
 		if len(l4) < UDPHeaderLen {
 			return ErrShort
 		}
-		p.SrcPort = binary.BigEndian.Uint16(l4[udpSrcPort:])
-		p.DstPort = binary.BigEndian.Uint16(l4[udpDstPort:])
+		u := UDP(l4)
+		p.SrcPort = u.SourcePort()
+		p.DstPort = u.DestinationPort()
 	case ProtoICMP:
 		if len(l4) < ICMPHeaderLen {
 			return ErrShort
 		}
-		p.ICMPType = l4[icmpType]
-		p.ICMPCode = l4[icmpCode]
+		m := ICMPv4(l4)
+		p.ICMPType = m.Type()
+		p.ICMPCode = m.Code()
 		switch {
 		case p.ICMPType == ICMPEcho || p.ICMPType == ICMPEchoReply:
-			p.EchoID = binary.BigEndian.Uint16(l4[icmpID:])
+			p.EchoID = m.Ident()
 		case IsICMPError(p.ICMPType) && !p.MoreFrags:
 			if err := parseQuoted(l4[ICMPHeaderLen:], p.L4+ICMPHeaderLen, &p.Inner); err != nil {
 				return err
@@ -183,6 +172,36 @@ func Parse(frame []byte, p *Packet) error {
 		}
 	}
 	return nil
+}
+
+// ParseIPv4 validates the IPv4 header at the start of b, once, and returns
+// it as a view trimmed to the packet's total length, so that the view's
+// accessors (Payload included) index without checking again. It checks
+// that the version is 4, the header length (IHL) at least 20 bytes and
+// within b, and the total length at least the header length and within b
+// (bytes after it, such as Ethernet padding, are left out). A failure is
+// ErrShort, ErrBadVersion, ErrBadIHL or ErrBadLength, as from Parse, which
+// uses it. It does not verify the checksum (IPv4.ChecksumValid does) and
+// never allocates.
+func ParseIPv4(b []byte) (IPv4, error) {
+	if len(b) < IPv4MinHeaderLen {
+		return nil, ErrShort
+	}
+	if b[ipVerIHL]>>4 != 4 {
+		return nil, ErrBadVersion
+	}
+	hl := int(b[ipVerIHL]&0x0f) * 4
+	if hl < IPv4MinHeaderLen {
+		return nil, ErrBadIHL
+	}
+	if len(b) < hl {
+		return nil, ErrShort
+	}
+	tl := int(binary.BigEndian.Uint16(b[ipTotalLen:]))
+	if tl < hl || tl > len(b) {
+		return nil, ErrBadLength
+	}
+	return IPv4(b[:tl]), nil
 }
 
 // parseQuoted decodes the datagram quoted by an ICMP error: b starts at the
