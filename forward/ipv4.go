@@ -174,19 +174,35 @@ func (b IPv4) SetTTLWithChecksumUpdate(ttl uint8) {
 // Payload returns the bytes after the header up to the total length.
 func (b IPv4) Payload() []byte { return b[b.HeaderLength():b.TotalLength()] }
 
-// encodeIPv4 writes an option-less IPv4 header into b[:20] and computes its
-// checksum.
-func encodeIPv4(b IPv4, tos uint8, totalLen, id, flagsOff uint16, ttl, proto uint8, src, dst [4]byte) {
+// IPv4Fields are the fields of an option-less IPv4 header, for Encode.
+type IPv4Fields struct {
+	TOS          uint8
+	TotalLength  uint16
+	ID           uint16
+	DontFragment bool // the only flag; the fragment offset is zero
+	TTL          uint8
+	Protocol     uint8
+	Src, Dst     netip.Addr // IPv4 addresses
+}
+
+// Encode writes an option-less IPv4 header with the given fields into
+// b[:IPv4MinHeaderLen] and computes its checksum. b must be at least
+// IPv4MinHeaderLen bytes long; the payload after the header is not
+// touched.
+func (b IPv4) Encode(f *IPv4Fields) {
 	_ = b[IPv4MinHeaderLen-1]
-	b[ipVerIHL] = 0x45
-	b[ipTOS] = tos
-	binary.BigEndian.PutUint16(b[ipTotalLen:], totalLen)
-	binary.BigEndian.PutUint16(b[ipID:], id)
-	binary.BigEndian.PutUint16(b[ipFlagsOff:], flagsOff)
-	b[ipTTL] = ttl
-	b[ipProto] = proto
-	b[ipCsum], b[ipCsum+1] = 0, 0
-	copy(b[ipSrc:ipSrc+4], src[:])
-	copy(b[ipDst:ipDst+4], dst[:])
-	b.SetChecksum(^csum.Checksum(b[:IPv4MinHeaderLen], 0))
+	b[ipVerIHL] = 4<<4 | IPv4MinHeaderLen/4
+	b[ipTOS] = f.TOS
+	binary.BigEndian.PutUint16(b[ipTotalLen:], f.TotalLength)
+	binary.BigEndian.PutUint16(b[ipID:], f.ID)
+	var flags uint16
+	if f.DontFragment {
+		flags = ipFlagDF
+	}
+	binary.BigEndian.PutUint16(b[ipFlagsOff:], flags)
+	b[ipTTL] = f.TTL
+	b[ipProto] = f.Protocol
+	b.SetSource(f.Src)
+	b.SetDestination(f.Dst)
+	b.SetChecksum(b.CalculateChecksum())
 }

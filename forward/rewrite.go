@@ -200,16 +200,63 @@ func CompleteChecksum(frame []byte, p *Packet, csumStart, csumOffset int) bool {
 		return false
 	}
 	field := csumStart + csumOffset
-	var sum uint16
-	if csumStart == p.L4 && p.hasPorts() && !p.MoreFrags &&
-		(p.Proto == ProtoTCP && csumOffset == tcpCsum || p.Proto == ProtoUDP && csumOffset == udpCsum) {
-		frame[field], frame[field+1] = 0, 0
-		ph := csum.IPv4PseudoHeader(p.Src, p.Dst, p.Proto, uint16(p.End-p.L4))
-		sum = csum.Checksum(frame[p.L4:p.End], ph)
-	} else {
-		sum = csum.Checksum(frame[csumStart:p.End], 0)
+	if csumStart == p.L4 && field == transportChecksumField(p) {
+		return SetTransportChecksum(frame, p)
 	}
-	binary.BigEndian.PutUint16(frame[field:], mangleZero(^sum))
+	binary.BigEndian.PutUint16(frame[field:], mangleZero(^csum.Checksum(frame[csumStart:p.End], 0)))
 	p.Partial = false
 	return true
+}
+
+// SetTransportChecksum computes the TCP or UDP checksum of the packet that
+// Parse filled p for from scratch, pseudo-header included, whatever the
+// field held, and writes it; a result of zero is written as 0xffff (see
+// mangleZero; TCP receivers take it as the same number). It clears
+// p.Partial and returns true, or returns false and changes nothing unless
+// p is an unfragmented TCP or UDP packet (or a first fragment without MF),
+// whose checksum covers the whole segment.
+func SetTransportChecksum(frame []byte, p *Packet) bool {
+	field := transportChecksumField(p)
+	if field < 0 {
+		return false
+	}
+	frame[field], frame[field+1] = 0, 0
+	binary.BigEndian.PutUint16(frame[field:], mangleZero(^transportSum(frame, p)))
+	p.Partial = false
+	return true
+}
+
+// TransportChecksumValid reports whether the TCP or UDP checksum of the
+// packet Parse filled p for is right, as a receiver checks it: the sum
+// over pseudo-header and segment is all ones, or a UDP checksum is zero
+// (none). It is false for anything SetTransportChecksum refuses.
+func TransportChecksumValid(frame []byte, p *Packet) bool {
+	field := transportChecksumField(p)
+	if field < 0 {
+		return false
+	}
+	if p.Proto == ProtoUDP && UDP(frame[p.L4:p.End]).Checksum() == 0 {
+		return true
+	}
+	return transportSum(frame, p) == 0xffff
+}
+
+// transportChecksumField returns the offset in the frame of p's TCP or UDP
+// checksum field, or -1 unless p is a whole TCP or UDP segment.
+func transportChecksumField(p *Packet) int {
+	switch {
+	case !p.hasPorts() || p.MoreFrags:
+		return -1
+	case p.Proto == ProtoTCP:
+		return p.L4 + tcpCsum
+	default:
+		return p.L4 + udpCsum
+	}
+}
+
+// transportSum returns the sum over p's TCP or UDP segment, checksum field
+// as found, and its pseudo-header.
+func transportSum(frame []byte, p *Packet) uint16 {
+	ph := csum.IPv4PseudoHeader(p.Src, p.Dst, p.Proto, uint16(p.End-p.L4))
+	return csum.Checksum(frame[p.L4:p.End], ph)
 }

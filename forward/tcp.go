@@ -137,3 +137,29 @@ func (b TCP) UpdateChecksumPseudoHeaderAddress(old, new []byte, fullChecksum boo
 		b.SetChecksum(csum.UpdatePartialAddress(b.Checksum(), old, new))
 	}
 }
+
+// TCPFields are the fields of a TCP header, for Encode.
+type TCPFields struct {
+	SrcPort, DstPort uint16
+	Seq, Ack         uint32
+	DataOffset       int // header length in bytes, a multiple of 4 from 20 to 60
+	Flags            uint8
+	Window           uint16
+}
+
+// Encode writes a TCP header with the given fields into
+// b[:TCPMinHeaderLen], with checksum and urgent pointer zero; options, if
+// DataOffset announces any, are the caller's to write. Set the checksum
+// afterwards (SetChecksum), once the data is in place.
+func (b TCP) Encode(f *TCPFields) {
+	_ = b[TCPMinHeaderLen-1]
+	b.SetSourcePort(f.SrcPort)
+	b.SetDestinationPort(f.DstPort)
+	b.SetSeq(f.Seq)
+	binary.BigEndian.PutUint32(b[tcpAck:], f.Ack)
+	b[tcpDataOff] = uint8(f.DataOffset/4) << 4
+	b.SetFlags(f.Flags)
+	binary.BigEndian.PutUint16(b[tcpWindow:], f.Window)
+	b.SetChecksum(0)
+	binary.BigEndian.PutUint16(b[tcpUrgent:], 0)
+}

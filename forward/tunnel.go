@@ -2,6 +2,7 @@ package forward
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/govs-lb/govs/internal/csum"
 )
@@ -12,9 +13,6 @@ import (
 // end where the inner IPv4 header starts, so they reach 20 bytes before an
 // untagged frame (16 before a tagged one, whose header is 4 bytes longer).
 const Headroom = IPv4MinHeaderLen
-
-// ipipDF is the outer header's flags and fragment offset: DF, offset 0.
-const ipipDF = ipFlagDF
 
 // EncapIPIP encapsulates the IPv4 packet of a frame in IPIP (RFC 2003) for
 // a tunnelled realserver (IPVS -i). The frame lives at buf[frameOff:] and
@@ -44,9 +42,10 @@ func EncapIPIP(buf []byte, frameOff int, p *Packet, src, dst [4]byte, id uint16,
 	}
 	out := buf[start : frameOff+p.End]
 	SetMACs(out, dstMAC, srcMAC)
-	binary.BigEndian.PutUint16(out[ethType:], EtherTypeIPv4)
-	encodeIPv4(IPv4(out[ethHdrLen:]), p.TOS, uint16(innerLen+IPv4MinHeaderLen), id, ipipDF,
-		p.TTL, ProtoIPIP, src, dst)
+	Ethernet(out).SetType(EtherTypeIPv4)
+	IPv4(out[ethHdrLen:]).Encode(&IPv4Fields{TOS: p.TOS, TotalLength: uint16(innerLen + IPv4MinHeaderLen),
+		ID: id, DontFragment: true, TTL: p.TTL, Protocol: ProtoIPIP,
+		Src: netip.AddrFrom4(src), Dst: netip.AddrFrom4(dst)})
 	return out
 }
 
@@ -91,9 +90,9 @@ func BuildFragNeeded(dst []byte, p *Packet, frame []byte, mtu int, src [4]byte, 
 	}
 	out := dst[:n]
 	SetMACs(out, dstMAC, srcMAC)
-	binary.BigEndian.PutUint16(out[ethType:], EtherTypeIPv4)
-	encodeIPv4(IPv4(out[ethHdrLen:]), fragNeededTOS, uint16(n-ethHdrLen), 0, 0,
-		echoReplyTTL, ProtoICMP, src, p.Src)
+	Ethernet(out).SetType(EtherTypeIPv4)
+	IPv4(out[ethHdrLen:]).Encode(&IPv4Fields{TOS: fragNeededTOS, TotalLength: uint16(n - ethHdrLen),
+		TTL: echoReplyTTL, Protocol: ProtoICMP, Src: netip.AddrFrom4(src), Dst: netip.AddrFrom4(p.Src)})
 	m := ICMPv4(out[ethHdrLen+IPv4MinHeaderLen:])
 	m[icmpType], m[icmpCode] = ICMPDestUnreach, ICMPCodeFragNeeded
 	m[icmpCsum], m[icmpCsum+1] = 0, 0

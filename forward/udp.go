@@ -105,3 +105,19 @@ func mangleZero(cs uint16) uint16 {
 	}
 	return cs
 }
+
+// UDPFields are the fields of a UDP header, for Encode.
+type UDPFields struct {
+	SrcPort, DstPort uint16
+	Length           uint16 // header plus data
+}
+
+// Encode writes a UDP header with the given fields into b[:UDPHeaderLen],
+// with checksum zero (none); set it afterwards if wanted.
+func (b UDP) Encode(f *UDPFields) {
+	_ = b[UDPHeaderLen-1]
+	b.SetSourcePort(f.SrcPort)
+	b.SetDestinationPort(f.DstPort)
+	binary.BigEndian.PutUint16(b[udpLength:], f.Length)
+	b.SetChecksum(0)
+}

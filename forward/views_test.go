@@ -230,3 +230,57 @@ func TestARPView(t *testing.T) {
 		}
 	}
 }
+
+// TestEncode builds frames with the Encode methods and checks them with
+// gopacket and the reference sums.
+func TestEncode(t *testing.T) {
+	for _, proto := range []uint8{ProtoTCP, ProtoUDP} {
+		hl := TCPMinHeaderLen
+		if proto == ProtoUDP {
+			hl = UDPHeaderLen
+		}
+		payload := []byte("abcdefg")
+		f := make([]byte, EthernetHeaderLen+IPv4MinHeaderLen+hl+len(payload))
+		SetMACs(f, macLB, macClient)
+		Ethernet(f).SetType(EtherTypeIPv4)
+		ip := IPv4(f[EthernetHeaderLen:])
+		ip.Encode(&IPv4Fields{TOS: 0x10, TotalLength: uint16(len(ip)), ID: 7, DontFragment: true, TTL: 61,
+			Protocol: proto, Src: netip.AddrFrom4(clientIP), Dst: netip.AddrFrom4(vipIP)})
+		l4 := ip[IPv4MinHeaderLen:]
+		copy(l4[hl:], payload)
+		if proto == ProtoTCP {
+			TCP(l4).Encode(&TCPFields{SrcPort: clientPort, DstPort: vipPort, Seq: 1000, Ack: 1,
+				DataOffset: TCPMinHeaderLen, Flags: TCPFlagACK | TCPFlagPSH, Window: 502})
+		} else {
+			UDP(l4).Encode(&UDPFields{SrcPort: clientPort, DstPort: vipPort, Length: uint16(len(l4))})
+		}
+		var p Packet
+		if err := Parse(f, &p); err != nil {
+			t.Fatal(err)
+		}
+		if TransportChecksumValid(f, &p) != (proto == ProtoUDP) {
+			t.Errorf("proto %d: TransportChecksumValid before SetTransportChecksum", proto)
+		}
+		if !SetTransportChecksum(f, &p) || !TransportChecksumValid(f, &p) {
+			t.Fatalf("proto %d: SetTransportChecksum failed", proto)
+		}
+		want := Packet{EtherType: EtherTypeIPv4, L3: 14, L4: 34, End: len(f), Proto: proto, TOS: 0x10, TTL: 61,
+			Src: clientIP, Dst: vipIP, ID: 7, DontFrag: true, SrcPort: clientPort, DstPort: vipPort}
+		if proto == ProtoTCP {
+			want.TCPFlags, want.TCPHdrLen = TCPFlagACK|TCPFlagPSH, TCPMinHeaderLen
+		}
+		if got := checkSums(t, f); got != want {
+			t.Fatalf("proto %d:\n got %+v\nwant %+v", proto, got, want)
+		}
+		decode(t, f)
+		f[len(f)-1]++
+		if TransportChecksumValid(f, &p) {
+			t.Errorf("proto %d: a changed byte still verifies", proto)
+		}
+	}
+	icmp := spec{proto: ProtoICMP, src: clientIP, dst: vipIP, icmpType: ICMPEcho}.build(t)
+	p := parseOK(t, icmp)
+	if SetTransportChecksum(icmp, p) || TransportChecksumValid(icmp, p) {
+		t.Error("ICMP has no transport checksum")
+	}
+}
