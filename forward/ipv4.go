@@ -125,6 +125,13 @@ func (b IPv4) SetDestination(a netip.Addr) {
 	copy(b[ipDst:ipDst+ipAddrLen], a4[:])
 }
 
+// SetTotalLength sets the total length field (the checksum is not
+// updated).
+func (b IPv4) SetTotalLength(v uint16) { binary.BigEndian.PutUint16(b[ipTotalLen:], v) }
+
+// SetID sets the identification field (the checksum is not updated).
+func (b IPv4) SetID(v uint16) { binary.BigEndian.PutUint16(b[ipID:], v) }
+
 // SetChecksum sets the header checksum field.
 func (b IPv4) SetChecksum(v uint16) { binary.BigEndian.PutUint16(b[ipCsum:], v) }
 
