@@ -85,21 +85,25 @@ func (p *Packet) hasPorts() bool {
 // Parse does not verify any checksum (see IPv4.ChecksumValid) and accepts IP
 // options, fragments and trailing bytes after the IP packet (End marks where
 // it ends).
+//
+// Parse, the one validator every packet goes through, reads each field at
+// its offset once rather than through the views: through them the compiler
+// reloads shared words (flags and fragment offset) and re-checks bounds,
+// which measured about 0.5 ns slower per packet.
 func Parse(frame []byte, p *Packet) error {
 	*p = Packet{}
 	if len(frame) < ethHdrLen {
 		return ErrShort
 	}
 	l3 := ethHdrLen
-	eth := Ethernet(frame)
-	et := eth.Type()
+	et := binary.BigEndian.Uint16(frame[ethType:])
 	if et == EtherTypeVLAN {
 		if len(frame) < vlanHdrLen {
 			return ErrShort
 		}
 		p.Tagged = true
-		p.VLANTCI = eth.TCI()
-		et = eth.InnerType()
+		p.VLANTCI = binary.BigEndian.Uint16(frame[vlanTCI:])
+		et = binary.BigEndian.Uint16(frame[vlanType:])
 		l3 = vlanHdrLen
 	}
 	p.EtherType = et
@@ -111,23 +115,24 @@ func Parse(frame []byte, p *Packet) error {
 		return ErrEtherType
 	}
 
-	ip, err := ParseIPv4(frame[l3:])
-	if err != nil {
-		return err
+	hl, tl, perr := ipv4Lengths(frame[l3:])
+	if perr != ipv4OK {
+		return perr
 	}
-	hl, tl := ip.HeaderLength(), len(ip)
+	ip := frame[l3 : l3+tl]
 	p.L3 = l3
 	p.L4 = l3 + hl
 	p.End = l3 + tl
-	p.TOS = ip.TOS()
-	p.TTL = ip.TTL()
-	p.Proto = ip.Protocol()
-	p.ID = ip.ID()
-	p.FragOff = ip.FragmentOffset()
-	p.MoreFrags = ip.MoreFragments()
-	p.DontFrag = ip.DontFragment()
-	p.Src = [4]byte(ip.SourceSlice())
-	p.Dst = [4]byte(ip.DestinationSlice())
+	p.TOS = ip[ipTOS]
+	p.TTL = ip[ipTTL]
+	p.Proto = ip[ipProto]
+	p.ID = binary.BigEndian.Uint16(ip[ipID:])
+	ff := binary.BigEndian.Uint16(ip[ipFlagsOff:])
+	p.FragOff = int(ff&ipOffsetMask) * 8
+	p.MoreFrags = ff&ipFlagMF != 0
+	p.DontFrag = ff&ipFlagDF != 0
+	p.Src = [4]byte(ip[ipSrc : ipSrc+4])
+	p.Dst = [4]byte(ip[ipDst : ipDst+4])
 	if p.FragOff != 0 {
 		return nil // no transport header in a later fragment
 	}
@@ -138,32 +143,29 @@ func Parse(frame []byte, p *Packet) error {
 		if len(l4) < TCPMinHeaderLen {
 			return ErrShort
 		}
-		t := TCP(l4)
-		doff := t.DataOffset()
+		doff := int(l4[tcpDataOff]>>4) * 4
 		if doff < TCPMinHeaderLen || doff > len(l4) {
 			return ErrBadDataOffset
 		}
-		p.SrcPort = t.SourcePort()
-		p.DstPort = t.DestinationPort()
-		p.TCPFlags = t.Flags()
+		p.SrcPort = binary.BigEndian.Uint16(l4[tcpSrcPort:])
+		p.DstPort = binary.BigEndian.Uint16(l4[tcpDstPort:])
+		p.TCPFlags = l4[tcpFlags]
 		p.TCPHdrLen = uint8(doff)
 	case ProtoUDP:
 		if len(l4) < UDPHeaderLen {
 			return ErrShort
 		}
-		u := UDP(l4)
-		p.SrcPort = u.SourcePort()
-		p.DstPort = u.DestinationPort()
+		p.SrcPort = binary.BigEndian.Uint16(l4[udpSrcPort:])
+		p.DstPort = binary.BigEndian.Uint16(l4[udpDstPort:])
 	case ProtoICMP:
 		if len(l4) < ICMPHeaderLen {
 			return ErrShort
 		}
-		m := ICMPv4(l4)
-		p.ICMPType = m.Type()
-		p.ICMPCode = m.Code()
+		p.ICMPType = l4[icmpType]
+		p.ICMPCode = l4[icmpCode]
 		switch {
 		case p.ICMPType == ICMPEcho || p.ICMPType == ICMPEchoReply:
-			p.EchoID = m.Ident()
+			p.EchoID = binary.BigEndian.Uint16(l4[icmpID:])
 		case IsICMPError(p.ICMPType) && !p.MoreFrags:
 			if err := parseQuoted(l4[ICMPHeaderLen:], p.L4+ICMPHeaderLen, &p.Inner); err != nil {
 				return err
@@ -184,24 +186,38 @@ func Parse(frame []byte, p *Packet) error {
 // uses it. It does not verify the checksum (IPv4.ChecksumValid does) and
 // never allocates.
 func ParseIPv4(b []byte) (IPv4, error) {
-	if len(b) < IPv4MinHeaderLen {
-		return nil, ErrShort
-	}
-	if b[ipVerIHL]>>4 != 4 {
-		return nil, ErrBadVersion
-	}
-	hl := int(b[ipVerIHL]&0x0f) * 4
-	if hl < IPv4MinHeaderLen {
-		return nil, ErrBadIHL
-	}
-	if len(b) < hl {
-		return nil, ErrShort
-	}
-	tl := int(binary.BigEndian.Uint16(b[ipTotalLen:]))
-	if tl < hl || tl > len(b) {
-		return nil, ErrBadLength
+	_, tl, err := ipv4Lengths(b)
+	if err != ipv4OK {
+		return nil, err
 	}
 	return IPv4(b[:tl]), nil
+}
+
+// ipv4OK is ipv4Lengths's "no error".
+const ipv4OK = NumParseErrors
+
+// ipv4Lengths checks the IPv4 header at the start of b as ParseIPv4
+// documents and returns its header and total lengths, or the reason it is
+// refused (ipv4OK when it is not).
+func ipv4Lengths(b []byte) (hl, tl int, err ParseError) {
+	if len(b) < IPv4MinHeaderLen {
+		return 0, 0, ErrShort
+	}
+	if b[ipVerIHL]>>4 != 4 {
+		return 0, 0, ErrBadVersion
+	}
+	hl = int(b[ipVerIHL]&0x0f) * 4
+	if hl < IPv4MinHeaderLen {
+		return 0, 0, ErrBadIHL
+	}
+	if len(b) < hl {
+		return 0, 0, ErrShort
+	}
+	tl = int(binary.BigEndian.Uint16(b[ipTotalLen:]))
+	if tl < hl || tl > len(b) {
+		return 0, 0, ErrBadLength
+	}
+	return hl, tl, ipv4OK
 }
 
 // parseQuoted decodes the datagram quoted by an ICMP error: b starts at the

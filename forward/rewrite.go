@@ -36,7 +36,7 @@ func RewriteLocal(frame []byte, p *Packet, tapMAC [6]byte) {
 // than TCP and UDP have only the address translated. MACs are set
 // separately (SetMACs).
 func MasqIn(frame []byte, p *Packet, rip [4]byte, rport uint16) {
-	IPv4(frame[p.L3:p.L4]).SetDestinationWithChecksumUpdate(netip.AddrFrom4(rip))
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipDst, rip)
 	if p.hasPorts() {
 		l4, full := frame[p.L4:p.End], !p.Partial
 		if p.Proto == ProtoTCP {
@@ -54,7 +54,7 @@ func MasqIn(frame []byte, p *Packet, rip [4]byte, rport uint16) {
 // MasqOut translates a masqueraded realserver's reply back to the client:
 // source rip:rport becomes VIP:vport. Checksums as in MasqIn.
 func MasqOut(frame []byte, p *Packet, vip [4]byte, vport uint16) {
-	IPv4(frame[p.L3:p.L4]).SetSourceWithChecksumUpdate(netip.AddrFrom4(vip))
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipSrc, vip)
 	if p.hasPorts() {
 		l4, full := frame[p.L4:p.End], !p.Partial
 		if p.Proto == ProtoTCP {
@@ -90,7 +90,7 @@ func MasqICMPIn(frame []byte, p *Packet, rip [4]byte, rport uint16) bool {
 		return false
 	}
 	q := &p.Inner
-	IPv4(frame[p.L3:p.L4]).SetDestinationWithChecksumUpdate(netip.AddrFrom4(rip))
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipDst, rip)
 	IPv4(frame[q.L3:q.L4]).SetSource(netip.AddrFrom4(rip))
 	p.Dst, q.Src = rip, rip
 	if q.HasPorts {
@@ -118,7 +118,7 @@ func MasqICMPOut(frame []byte, p *Packet, vip [4]byte, vport uint16) bool {
 		return false
 	}
 	q := &p.Inner
-	IPv4(frame[p.L3:p.L4]).SetSourceWithChecksumUpdate(netip.AddrFrom4(vip))
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipSrc, vip)
 	IPv4(frame[q.L3:q.L4]).SetDestination(netip.AddrFrom4(vip))
 	p.Src, q.Dst = vip, vip
 	if q.HasPorts {

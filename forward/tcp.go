@@ -131,11 +131,7 @@ func (b TCP) setPortWithChecksumUpdate(off int, port uint16, full bool) {
 // new, given as the bytes in the IP header: 4 for IPv4, 16 for IPv6. See
 // TCP for fullChecksum.
 func (b TCP) UpdateChecksumPseudoHeaderAddress(old, new []byte, fullChecksum bool) {
-	if fullChecksum {
-		b.SetChecksum(csum.UpdateAddress(b.Checksum(), old, new))
-	} else {
-		b.SetChecksum(csum.UpdatePartialAddress(b.Checksum(), old, new))
-	}
+	b.SetChecksum(updateAddress(b.Checksum(), old, new, fullChecksum))
 }
 
 // TCPFields are the fields of a TCP header, for Encode.
@@ -162,4 +158,16 @@ func (b TCP) Encode(f *TCPFields) {
 	binary.BigEndian.PutUint16(b[tcpWindow:], f.Window)
 	b.SetChecksum(0)
 	binary.BigEndian.PutUint16(b[tcpUrgent:], 0)
+}
+
+// updateAddress returns checksum field cs updated for a pseudo-header
+// address changing from old to new: csum.UpdateAddress for a full
+// checksum, and the same update on the complement for a CHECKSUM_PARTIAL
+// field (see csum.UpdateAddress). The TCP and UDP views share it.
+func updateAddress(cs uint16, old, new []byte, full bool) uint16 {
+	var partial uint16
+	if !full {
+		partial = 0xffff
+	}
+	return csum.UpdateAddress(cs^partial, old, new) ^ partial
 }

@@ -43,9 +43,8 @@ func EncapIPIP(buf []byte, frameOff int, p *Packet, src, dst [4]byte, id uint16,
 	out := buf[start : frameOff+p.End]
 	SetMACs(out, dstMAC, srcMAC)
 	Ethernet(out).SetType(EtherTypeIPv4)
-	IPv4(out[ethHdrLen:]).Encode(&IPv4Fields{TOS: p.TOS, TotalLength: uint16(innerLen + IPv4MinHeaderLen),
-		ID: id, DontFragment: true, TTL: p.TTL, Protocol: ProtoIPIP,
-		Src: netip.AddrFrom4(src), Dst: netip.AddrFrom4(dst)})
+	encodeIPv4(IPv4(out[ethHdrLen:]), p.TOS, uint16(innerLen+IPv4MinHeaderLen), id, ipFlagDF,
+		p.TTL, ProtoIPIP, src, dst)
 	return out
 }
 

@@ -89,9 +89,9 @@ func (b UDP) setPortWithChecksumUpdate(off int, port uint16, full bool) {
 func (b UDP) UpdateChecksumPseudoHeaderAddress(old, new []byte, fullChecksum bool) {
 	switch cs := b.Checksum(); {
 	case !fullChecksum:
-		b.SetChecksum(csum.UpdatePartialAddress(cs, old, new))
+		b.SetChecksum(updateAddress(cs, old, new, false))
 	case cs != 0:
-		b.SetChecksum(mangleZero(csum.UpdateAddress(cs, old, new)))
+		b.SetChecksum(mangleZero(updateAddress(cs, old, new, true)))
 	}
 }
 

@@ -169,6 +169,25 @@ func TestUpdate16(t *testing.T) {
 	}
 }
 
+func TestUpdate32(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for i := 0; i < 100000; i++ {
+		n := 8 + 2*r.IntN(40)
+		b := randomField(r, n, 0)
+		w := 2 + 2*r.IntN((n-6)/2)
+		var old, nw [4]byte
+		copy(old[:], b[w:w+4])
+		binary.BigEndian.PutUint32(nw[:], r.Uint32())
+		copy(b[w:w+4], nw[:])
+		got := Update32(binary.BigEndian.Uint16(b), old, nw)
+		b[0], b[1] = 0, 0
+		want := ^refChecksum(b, 0)
+		if !equivalent(got, want) {
+			t.Fatalf("iter %d: got %#04x want %#04x", i, got, want)
+		}
+	}
+}
+
 func TestUpdateAddress(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for i := 0; i < 100000; i++ {
@@ -197,7 +216,7 @@ func TestUpdateAddress(t *testing.T) {
 
 // TestUpdatePartial checks the CHECKSUM_PARTIAL helpers the way the NIC will
 // use the field: field = pseudo-header sum (uncomplemented); after an address
-// change and UpdatePartialAddress the field equals the new pseudo-header sum, and
+// change and ^UpdateAddress(^field) the field equals the new pseudo-header sum, and
 // completing the checksum over the segment gives the same result as a full
 // computation with the new addresses.
 func TestUpdatePartial(t *testing.T) {
@@ -210,14 +229,11 @@ func TestUpdatePartial(t *testing.T) {
 		length := uint16(20 + r.IntN(1400))
 		field := refChecksum(refPseudo(src, dst, 6, length), 0)
 
-		got := UpdatePartialAddress(field, dst[:], ndst[:])
+		// The opposite sense to a full checksum: the update on the complement.
+		got := ^UpdateAddress(^field, dst[:], ndst[:])
 		want := refChecksum(refPseudo(src, ndst, 6, length), 0)
 		if !equivalent(got, want) {
-			t.Fatalf("UpdatePartialAddress: got %#04x want %#04x", got, want)
-		}
-		// Opposite sense to a full checksum.
-		if full := ^UpdateAddress(^field, dst[:], ndst[:]); !equivalent(full, got) {
-			t.Fatalf("UpdatePartialAddress != ^UpdateAddress(^x): %#04x %#04x", full, got)
+			t.Fatalf("^UpdateAddress(^partial): got %#04x want %#04x", got, want)
 		}
 		nlen := uint16(20 + r.IntN(1400))
 		got = UpdatePartial16(want, length, nlen)
@@ -234,6 +250,7 @@ func TestZeroAllocs(t *testing.T) {
 	n := testing.AllocsPerRun(100, func() {
 		_ = Checksum(b, 0)
 		_ = Update16(1, 2, 3)
+		_ = Update32(1, old, nw)
 		_ = UpdateAddress(1, old[:], nw[:])
 		_ = IPv4PseudoHeader([4]byte{1}, [4]byte{2}, 6, 20)
 	})
@@ -271,12 +288,11 @@ func BenchmarkReference1500(b *testing.B) {
 	}
 }
 
-func BenchmarkUpdateAddress(b *testing.B) {
+func BenchmarkUpdate32(b *testing.B) {
 	b.ReportAllocs()
 	cs := uint16(0x1234)
-	old, nw := [4]byte{198, 51, 100, 1}, [4]byte{203, 0, 113, 7}
 	for b.Loop() {
-		cs = UpdateAddress(cs, old[:], nw[:])
+		cs = Update32(cs, [4]byte{198, 51, 100, 1}, [4]byte{203, 0, 113, 7})
 	}
 	sink = cs
 }
