@@ -115,11 +115,12 @@ func Parse(frame []byte, p *Packet) error {
 		return ErrEtherType
 	}
 
-	hl, tl, perr := ipv4Lengths(frame[l3:])
-	if perr != ipv4OK {
-		return perr
+	ip := frame[l3:]
+	hl, tl, ok := ipv4Lengths(ip)
+	if !ok {
+		return ipv4Error(ip)
 	}
-	ip := frame[l3 : l3+tl]
+	ip = ip[:tl]
 	p.L3 = l3
 	p.L4 = l3 + hl
 	p.End = l3 + tl
@@ -186,38 +187,47 @@ func Parse(frame []byte, p *Packet) error {
 // uses it. It does not verify the checksum (IPv4.ChecksumValid does) and
 // never allocates.
 func ParseIPv4(b []byte) (IPv4, error) {
-	_, tl, err := ipv4Lengths(b)
-	if err != ipv4OK {
-		return nil, err
+	_, tl, ok := ipv4Lengths(b)
+	if !ok {
+		return nil, ipv4Error(b)
 	}
 	return IPv4(b[:tl]), nil
 }
 
-// ipv4OK is ipv4Lengths's "no error".
-const ipv4OK = NumParseErrors
-
-// ipv4Lengths checks the IPv4 header at the start of b as ParseIPv4
-// documents and returns its header and total lengths, or the reason it is
-// refused (ipv4OK when it is not).
-func ipv4Lengths(b []byte) (hl, tl int, err ParseError) {
+// ipv4Lengths is the check ParseIPv4 and Parse make, with as few branches
+// as the per-packet path can take: it returns the header and total
+// lengths of the IPv4 header at the start of b, and whether they and the
+// version are valid. ipv4Error then says why not.
+func ipv4Lengths(b []byte) (hl, tl int, ok bool) {
 	if len(b) < IPv4MinHeaderLen {
-		return 0, 0, ErrShort
-	}
-	if b[ipVerIHL]>>4 != 4 {
-		return 0, 0, ErrBadVersion
+		return 0, 0, false
 	}
 	hl = int(b[ipVerIHL]&0x0f) * 4
-	if hl < IPv4MinHeaderLen {
-		return 0, 0, ErrBadIHL
-	}
-	if len(b) < hl {
-		return 0, 0, ErrShort
-	}
 	tl = int(binary.BigEndian.Uint16(b[ipTotalLen:]))
-	if tl < hl || tl > len(b) {
-		return 0, 0, ErrBadLength
+	return hl, tl, b[ipVerIHL]>>4 == 4 && hl >= IPv4MinHeaderLen && hl <= tl && tl <= len(b)
+}
+
+// ipv4Error returns why ipv4Lengths refused b, the first reason in the
+// order ParseIPv4 documents: short, version, IHL, then total length. It
+// is kept out of line: refused packets are rare, and Parse's fast path
+// stays shorter without it.
+//
+//go:noinline
+func ipv4Error(b []byte) ParseError {
+	switch {
+	case len(b) < IPv4MinHeaderLen:
+		return ErrShort
+	case b[ipVerIHL]>>4 != 4:
+		return ErrBadVersion
 	}
-	return hl, tl, ipv4OK
+	hl := int(b[ipVerIHL]&0x0f) * 4
+	switch {
+	case hl < IPv4MinHeaderLen:
+		return ErrBadIHL
+	case len(b) < hl:
+		return ErrShort
+	}
+	return ErrBadLength
 }
 
 // parseQuoted decodes the datagram quoted by an ICMP error: b starts at the

@@ -176,6 +176,11 @@ func TestParseZeroAllocs(t *testing.T) {
 		spec{proto: ProtoICMP, src: routerIP, dst: vipIP, icmpType: ICMPTimeExceeded,
 			inner: &spec{proto: ProtoTCP, src: vipIP, dst: clientIP, sport: 1, dport: 2}}.build(t),
 		{1, 2, 3}, // error path
+		func() []byte { // an IPv4 error (ipv4Error's out-of-line path)
+			f := spec{proto: ProtoTCP, src: clientIP, dst: vipIP}.build(t)
+			f[EthernetHeaderLen] = 0x44
+			return f
+		}(),
 	}
 	var p Packet
 	for _, f := range frames {

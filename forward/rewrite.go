@@ -200,30 +200,28 @@ func CompleteChecksum(frame []byte, p *Packet, csumStart, csumOffset int) bool {
 		return false
 	}
 	field := csumStart + csumOffset
+	var sum uint16
 	if csumStart == p.L4 && field == transportChecksumField(p) {
-		return SetTransportChecksum(frame, p)
+		frame[field], frame[field+1] = 0, 0
+		sum = transportSum(frame, p)
+	} else {
+		sum = csum.Checksum(frame[csumStart:p.End], 0)
 	}
-	binary.BigEndian.PutUint16(frame[field:], mangleZero(^csum.Checksum(frame[csumStart:p.End], 0)))
+	binary.BigEndian.PutUint16(frame[field:], mangleZero(^sum))
 	p.Partial = false
 	return true
 }
 
 // SetTransportChecksum computes the TCP or UDP checksum of the packet that
 // Parse filled p for from scratch, pseudo-header included, whatever the
-// field held, and writes it; a result of zero is written as 0xffff (see
-// mangleZero; TCP receivers take it as the same number). It clears
-// p.Partial and returns true, or returns false and changes nothing unless
-// p is an unfragmented TCP or UDP packet (or a first fragment without MF),
-// whose checksum covers the whole segment.
+// field held (CompleteChecksum at the field's usual place), and writes it;
+// a result of zero is written as 0xffff (see mangleZero; TCP receivers
+// take it as the same number). It clears p.Partial and returns true, or
+// returns false and changes nothing unless p is a whole TCP or UDP
+// segment (not a fragment), whose checksum covers all of it.
 func SetTransportChecksum(frame []byte, p *Packet) bool {
 	field := transportChecksumField(p)
-	if field < 0 {
-		return false
-	}
-	frame[field], frame[field+1] = 0, 0
-	binary.BigEndian.PutUint16(frame[field:], mangleZero(^transportSum(frame, p)))
-	p.Partial = false
-	return true
+	return field >= 0 && CompleteChecksum(frame, p, p.L4, field-p.L4)
 }
 
 // TransportChecksumValid reports whether the TCP or UDP checksum of the

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"encoding/binary"
-	"net/netip"
 
 	"github.com/govs-lb/govs/internal/csum"
 )
@@ -90,8 +89,8 @@ func BuildFragNeeded(dst []byte, p *Packet, frame []byte, mtu int, src [4]byte, 
 	out := dst[:n]
 	SetMACs(out, dstMAC, srcMAC)
 	Ethernet(out).SetType(EtherTypeIPv4)
-	IPv4(out[ethHdrLen:]).Encode(&IPv4Fields{TOS: fragNeededTOS, TotalLength: uint16(n - ethHdrLen),
-		TTL: echoReplyTTL, Protocol: ProtoICMP, Src: netip.AddrFrom4(src), Dst: netip.AddrFrom4(p.Src)})
+	encodeIPv4(IPv4(out[ethHdrLen:]), fragNeededTOS, uint16(n-ethHdrLen), 0, 0,
+		echoReplyTTL, ProtoICMP, src, p.Src)
 	m := ICMPv4(out[ethHdrLen+IPv4MinHeaderLen:])
 	m[icmpType], m[icmpCode] = ICMPDestUnreach, ICMPCodeFragNeeded
 	m[icmpCsum], m[icmpCsum+1] = 0, 0
