@@ -113,17 +113,16 @@ func (b IPv4) DestinationSlice() []byte { return b[ipDst : ipDst+ipAddrLen] }
 
 // SetSource sets the source address, which must be an IPv4 address; the
 // header checksum is not updated (see SetSourceWithChecksumUpdate).
-func (b IPv4) SetSource(a netip.Addr) {
-	a4 := a.As4()
-	copy(b[ipSrc:ipSrc+ipAddrLen], a4[:])
-}
+func (b IPv4) SetSource(a netip.Addr) { b.setAddress(ipSrc, a.As4()) }
 
 // SetDestination sets the destination address, which must be an IPv4
 // address; the header checksum is not updated.
-func (b IPv4) SetDestination(a netip.Addr) {
-	a4 := a.As4()
-	copy(b[ipDst:ipDst+ipAddrLen], a4[:])
-}
+func (b IPv4) SetDestination(a netip.Addr) { b.setAddress(ipDst, a.As4()) }
+
+// setAddress writes a at off (ipSrc or ipDst). It and
+// setAddressWithChecksumUpdate take the [4]byte addresses of Packet, so
+// the rewriters need no netip.Addr in between.
+func (b IPv4) setAddress(off int, a [4]byte) { copy(b[off:off+ipAddrLen], a[:]) }
 
 // SetTotalLength sets the total length field (the checksum is not
 // updated).
@@ -163,8 +162,7 @@ func (b IPv4) SetDestinationWithChecksumUpdate(a netip.Addr) {
 }
 
 // setAddressWithChecksumUpdate writes a at off (ipSrc or ipDst) and
-// updates the header checksum for the change. The rewriters call it with
-// the [4]byte addresses of Packet, without a netip.Addr in between.
+// updates the header checksum for the change.
 func (b IPv4) setAddressWithChecksumUpdate(off int, a [4]byte) {
 	field := b[off : off+ipAddrLen]
 	b.SetChecksum(csum.Update32(b.Checksum(), [4]byte(field), a))

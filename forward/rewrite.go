@@ -2,7 +2,6 @@ package forward
 
 import (
 	"encoding/binary"
-	"net/netip"
 
 	"github.com/govs-lb/govs/internal/csum"
 )
@@ -91,7 +90,7 @@ func MasqICMPIn(frame []byte, p *Packet, rip [4]byte, rport uint16) bool {
 	}
 	q := &p.Inner
 	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipDst, rip)
-	IPv4(frame[q.L3:q.L4]).SetSource(netip.AddrFrom4(rip))
+	IPv4(frame[q.L3:q.L4]).setAddress(ipSrc, rip)
 	p.Dst, q.Src = rip, rip
 	if q.HasPorts {
 		quotedPorts(frame, q).SetSourcePort(rport)
@@ -119,7 +118,7 @@ func MasqICMPOut(frame []byte, p *Packet, vip [4]byte, vport uint16) bool {
 	}
 	q := &p.Inner
 	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipSrc, vip)
-	IPv4(frame[q.L3:q.L4]).SetDestination(netip.AddrFrom4(vip))
+	IPv4(frame[q.L3:q.L4]).setAddress(ipDst, vip)
 	p.Src, q.Dst = vip, vip
 	if q.HasPorts {
 		quotedPorts(frame, q).SetDestinationPort(vport)
@@ -162,11 +161,13 @@ func BuildEchoReply(frame []byte, p *Packet) bool {
 		return false
 	}
 	eth := Ethernet(frame)
-	SetMACs(frame, eth.Source(), eth.Destination())
+	dst, src := eth.Destination(), eth.Source()
+	eth.SetDestination(src)
+	eth.SetSource(dst)
 
 	ip := IPv4(frame[p.L3:p.L4])
-	ip.SetSource(netip.AddrFrom4(p.Dst))
-	ip.SetDestination(netip.AddrFrom4(p.Src))
+	ip.setAddress(ipSrc, p.Dst)
+	ip.setAddress(ipDst, p.Src)
 	ip.SetTTLWithChecksumUpdate(echoReplyTTL)
 	p.Src, p.Dst = p.Dst, p.Src
 	p.TTL = echoReplyTTL
