@@ -1,57 +1,27 @@
 package arp
 
-import "encoding/binary"
+import (
+	"net/netip"
 
-// ARP over Ethernet for IPv4 (RFC 826), as it sits after a 14-byte
-// Ethernet II header:
-//
-//	 0                   1                   2                   3
-//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|     Hardware type (1)         |     Protocol type (0x0800)    |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|  HLEN (6)     |  PLEN (4)     |          Operation            |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|                Sender hardware address (SHA)                  |
-//	+                               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|                               |  Sender protocol address (SPA)|
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|   SPA (cont.)                 | Target hardware address (THA) |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                               +
-//	|                                                               |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|                Target protocol address (TPA)                  |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+	"github.com/govs-lb/govs/forward"
+)
+
+// The frames here are an untagged Ethernet II header followed by ARP for
+// IPv4 over Ethernet (RFC 826). Package forward owns both layouts (the
+// forward.Ethernet and forward.ARP views); this file builds and reads
+// whole frames with them.
 
 const (
-	ethHdrLen    = 14
-	ethDst       = 0
-	ethSrc       = 6
-	ethType      = 12
-	etherTypeARP = 0x0806
-	etherTypeIP4 = 0x0800
-
-	arpHType = ethHdrLen + 0
-	arpPType = ethHdrLen + 2
-	arpHLen  = ethHdrLen + 4
-	arpPLen  = ethHdrLen + 5
-	arpOp    = ethHdrLen + 6
-	arpSHA   = ethHdrLen + 8
-	arpSPA   = ethHdrLen + 14
-	arpTHA   = ethHdrLen + 18
-	arpTPA   = ethHdrLen + 24
-	arpEnd   = ethHdrLen + 28 // 42
-
-	hwEthernet = 1
-
 	// OpRequest and OpReply are the ARP operation codes.
-	OpRequest = 1
-	OpReply   = 2
+	OpRequest = forward.ARPRequest
+	OpReply   = forward.ARPReply
 
 	// FrameLen is the length of every frame built here: the 42 bytes of
 	// Ethernet + ARP padded with zeros to the 60-byte Ethernet minimum
 	// (without FCS), as a NIC would pad it on the wire.
 	FrameLen = 60
+
+	arpEnd = forward.EthernetHeaderLen + forward.ARPIPv4Len // 42
 )
 
 // Broadcast is the Ethernet broadcast address.
@@ -66,20 +36,14 @@ var Broadcast = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 // A gratuitous ARP request (spa == tpa) parses as a request; a caller that
 // answers for VIPs should not answer one whose spa is the VIP itself.
 func ParseRequest(frame []byte) (sha [6]byte, spa, tpa [4]byte, ok bool) {
-	if len(frame) < arpEnd {
+	if len(frame) < arpEnd || forward.Ethernet(frame).Type() != forward.EtherTypeARP {
 		return sha, spa, tpa, false
 	}
-	if binary.BigEndian.Uint16(frame[ethType:]) != etherTypeARP ||
-		binary.BigEndian.Uint16(frame[arpHType:]) != hwEthernet ||
-		binary.BigEndian.Uint16(frame[arpPType:]) != etherTypeIP4 ||
-		frame[arpHLen] != 6 || frame[arpPLen] != 4 ||
-		binary.BigEndian.Uint16(frame[arpOp:]) != OpRequest {
+	a := forward.ARP(frame[forward.EthernetHeaderLen:])
+	if !a.IsIPv4OverEthernet() || a.Op() != OpRequest {
 		return sha, spa, tpa, false
 	}
-	copy(sha[:], frame[arpSHA:arpSHA+6])
-	copy(spa[:], frame[arpSPA:arpSPA+4])
-	copy(tpa[:], frame[arpTPA:arpTPA+4])
-	return sha, spa, tpa, true
+	return a.SenderHardwareAddress(), a.SenderProtocolAddress().As4(), a.TargetProtocolAddress().As4(), true
 }
 
 // BuildReply writes into dst an ARP reply saying "vip is at ourMAC",
@@ -112,18 +76,9 @@ func BuildGratuitous(dst []byte, mac [6]byte, vip [4]byte) []byte {
 
 func build(dst []byte, ethDstMAC, ethSrcMAC [6]byte, op uint16, sha [6]byte, spa [4]byte, tha [6]byte, tpa [4]byte) []byte {
 	b := dst[:FrameLen]
-	copy(b[ethDst:], ethDstMAC[:])
-	copy(b[ethSrc:], ethSrcMAC[:])
-	binary.BigEndian.PutUint16(b[ethType:], etherTypeARP)
-	binary.BigEndian.PutUint16(b[arpHType:], hwEthernet)
-	binary.BigEndian.PutUint16(b[arpPType:], etherTypeIP4)
-	b[arpHLen] = 6
-	b[arpPLen] = 4
-	binary.BigEndian.PutUint16(b[arpOp:], op)
-	copy(b[arpSHA:], sha[:])
-	copy(b[arpSPA:], spa[:])
-	copy(b[arpTHA:], tha[:])
-	copy(b[arpTPA:], tpa[:])
+	forward.SetMACs(b, ethDstMAC, ethSrcMAC)
+	forward.Ethernet(b).SetType(forward.EtherTypeARP)
+	forward.ARP(b[forward.EthernetHeaderLen:]).Encode(op, sha, netip.AddrFrom4(spa), tha, netip.AddrFrom4(tpa))
 	clear(b[arpEnd:])
 	return b
 }

@@ -1,10 +1,9 @@
 package bench
 
 import (
-	"encoding/binary"
 	"net/netip"
 
-	"github.com/govs-lb/govs/internal/csum"
+	"github.com/govs-lb/govs/forward"
 )
 
 // Frame layout the generator builds (no VLAN tag, no IP options):
@@ -63,10 +62,10 @@ const (
 )
 
 const (
-	ethLen  = 14
-	ipLen   = 20
-	udpLen  = 8
-	tcpLen  = 20
+	ethLen  = forward.EthernetHeaderLen
+	ipLen   = forward.IPv4MinHeaderLen
+	udpLen  = forward.UDPHeaderLen
+	tcpLen  = forward.TCPMinHeaderLen
 	fcsLen  = 4
 	minSize = 64
 )
@@ -81,74 +80,71 @@ func BuildFrame(buf []byte, k Kind, src [4]byte, sport uint16, size int) []byte 
 	n := FrameLen(size)
 	f := buf[:n]
 	clear(f)
-	copy(f[0:6], DirInMAC[:])
-	copy(f[6:12], GenMAC[:])
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-	ip := f[ethLen:]
-	proto := uint8(17)
+	forward.SetMACs(f, DirInMAC, GenMAC)
+	forward.Ethernet(f).SetType(forward.EtherTypeIPv4)
+	proto := forward.ProtoUDP
 	if k != KindUDP {
-		proto = 6
+		proto = forward.ProtoTCP
 	}
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(n-ethLen))
-	binary.BigEndian.PutUint16(ip[4:], uint16(sport)) // ID: anything stable
-	binary.BigEndian.PutUint16(ip[6:], 0x4000)        // DF
-	ip[8] = 64
-	ip[9] = proto
-	copy(ip[12:16], src[:])
-	dst := VIP.As4()
-	copy(ip[16:20], dst[:])
+	ip := forward.IPv4(f[ethLen:])
+	ip.Encode(&forward.IPv4Fields{
+		TotalLength:  uint16(n - ethLen),
+		ID:           sport, // anything stable
+		DontFragment: true,
+		TTL:          64,
+		Protocol:     proto,
+		Src:          netip.AddrFrom4(src),
+		Dst:          VIP,
+	})
 	l4 := ip[ipLen:]
-	binary.BigEndian.PutUint16(l4[0:], sport)
-	binary.BigEndian.PutUint16(l4[2:], VIPPort)
 	switch k {
 	case KindUDP:
-		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+		forward.UDP(l4).Encode(&forward.UDPFields{SrcPort: sport, DstPort: VIPPort, Length: uint16(len(l4))})
 	case KindTCPSYN:
-		binary.BigEndian.PutUint32(l4[4:], 1000)
-		l4[12] = 5 << 4
-		l4[13] = 0x02 // SYN
-		binary.BigEndian.PutUint16(l4[14:], 64240)
+		forward.TCP(l4).Encode(&forward.TCPFields{SrcPort: sport, DstPort: VIPPort, Seq: 1000,
+			DataOffset: tcpLen, Flags: forward.TCPFlagSYN, Window: 64240})
 	case KindTCPACK:
-		binary.BigEndian.PutUint32(l4[4:], 1001)
-		binary.BigEndian.PutUint32(l4[8:], 1)
-		l4[12] = 5 << 4
-		l4[13] = 0x18 // ACK|PSH
-		binary.BigEndian.PutUint16(l4[14:], 502)
+		forward.TCP(l4).Encode(&forward.TCPFields{SrcPort: sport, DstPort: VIPPort, Seq: 1001, Ack: 1,
+			DataOffset: tcpLen, Flags: forward.TCPFlagACK | forward.TCPFlagPSH, Window: 502})
 	}
 	FixChecksums(f)
 	return f
 }
 
 // FixChecksums recomputes the IPv4 header checksum and the TCP or UDP
-// checksum of an untagged Ethernet/IPv4 frame without options.
+// checksum of an Ethernet/IPv4 frame (a TCP or UDP checksum that comes out
+// as zero is written as 0xffff). A frame forward.Parse refuses is left as
+// it is.
 func FixChecksums(f []byte) {
-	ip := f[ethLen:]
-	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:], ^csum.Checksum(ip[:ipLen], 0))
-	total := int(binary.BigEndian.Uint16(ip[2:]))
-	l4 := ip[ipLen:total]
-	off := 6 // UDP
-	if ip[9] == 6 {
-		off = 16
+	var p forward.Packet
+	if forward.Parse(f, &p) == nil {
+		fixChecksums(f, &p)
 	}
-	l4[off], l4[off+1] = 0, 0
-	ph := csum.IPv4PseudoHeader([4]byte(ip[12:16]), [4]byte(ip[16:20]), ip[9], uint16(len(l4)))
-	c := ^csum.Checksum(l4, ph)
-	if ip[9] == 17 && c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(l4[off:], c)
+}
+
+func fixChecksums(f []byte, p *forward.Packet) {
+	ip := forward.IPv4(f[p.L3:p.L4])
+	ip.SetChecksum(ip.CalculateChecksum())
+	forward.SetTransportChecksum(f, p)
 }
 
 // SetTuple rewrites the source address and port of a frame built by
 // BuildFrame and fixes its checksums.
 func SetTuple(f []byte, src [4]byte, sport uint16) {
-	ip := f[ethLen:]
-	copy(ip[12:16], src[:])
-	binary.BigEndian.PutUint16(ip[4:], sport)
-	binary.BigEndian.PutUint16(ip[ipLen:], sport)
-	FixChecksums(f)
+	var p forward.Packet
+	if forward.Parse(f, &p) != nil {
+		return
+	}
+	ip := forward.IPv4(f[p.L3:p.L4])
+	ip.SetSource(netip.AddrFrom4(src))
+	ip.SetID(sport)
+	if p.Proto == forward.ProtoTCP {
+		forward.TCP(f[p.L4:p.End]).SetSourcePort(sport)
+	} else {
+		forward.UDP(f[p.L4:p.End]).SetSourcePort(sport)
+	}
+	p.Src = src
+	fixChecksums(f, &p)
 }
 
 // FrameSet is a set of prebuilt frames in one backing array.

@@ -1,11 +1,10 @@
 package bench
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 
+	"github.com/govs-lb/govs/forward"
 	"github.com/govs-lb/govs/internal/csum"
 )
 
@@ -64,7 +63,8 @@ func Validate(f []byte, e Expect) (rs int, err error) {
 	if e.Local {
 		return -1, validateLocal(f, e.LocalMAC)
 	}
-	dmac := [6]byte(f[0:6])
+	eth := forward.Ethernet(f)
+	dmac := eth.Destination()
 	rs = -1
 	for i, m := range RSMACs {
 		if m == dmac {
@@ -77,51 +77,46 @@ func Validate(f []byte, e Expect) (rs int, err error) {
 	if e.RS != nil && !containsInt(e.RS, rs) {
 		return rs, fmt.Errorf("sent to realserver %d, want one of %v", rs+1, e.RS)
 	}
-	if smac := [6]byte(f[6:12]); smac != DirOutMAC {
+	if smac := eth.Source(); smac != DirOutMAC {
 		return rs, fmt.Errorf("source MAC %x, want the director's %x", smac[:], DirOutMAC[:])
 	}
-	if binary.BigEndian.Uint16(f[12:]) != 0x0800 {
-		return rs, fmt.Errorf("ethertype %#04x, want IPv4", binary.BigEndian.Uint16(f[12:]))
+	if et := eth.Type(); et != forward.EtherTypeIPv4 {
+		return rs, fmt.Errorf("ethertype %#04x, want IPv4", et)
 	}
-	ip := f[ethLen:]
-	if err := checkIPv4(ip); err != nil {
+	ip, err := checkIPv4(f[ethLen:])
+	if err != nil {
 		return rs, err
 	}
-	rsAddr := RSAddrs[rs].As4()
 	if e.Tunnel {
-		if ip[9] != 4 {
-			return rs, fmt.Errorf("protocol %d, want IPIP (4)", ip[9])
+		if ip.Protocol() != forward.ProtoIPIP {
+			return rs, fmt.Errorf("protocol %d, want IPIP (4)", ip.Protocol())
 		}
-		if got := [4]byte(ip[16:20]); got != rsAddr {
-			return rs, fmt.Errorf("outer destination %v, want %v", netip.AddrFrom4(got), RSAddrs[rs])
+		if got := ip.Destination(); got != RSAddrs[rs] {
+			return rs, fmt.Errorf("outer destination %v, want %v", got, RSAddrs[rs])
 		}
-		if got, want := [4]byte(ip[12:16]), DirOutAddr.Addr().As4(); got != want {
-			return rs, fmt.Errorf("outer source %v, want %v", netip.AddrFrom4(got), DirOutAddr.Addr())
+		if got := ip.Source(); got != DirOutAddr.Addr() {
+			return rs, fmt.Errorf("outer source %v, want %v", got, DirOutAddr.Addr())
 		}
-		ip = ip[ipLen:]
-		if len(ip) < ipLen+udpLen {
-			return rs, errShort
-		}
-		if err := checkIPv4(ip); err != nil {
+		if ip, err = checkIPv4(ip.Payload()); err != nil {
 			return rs, fmt.Errorf("inner: %w", err)
 		}
 		e = Expect{}
 	}
-	dst := [4]byte(ip[16:20])
-	dport := binary.BigEndian.Uint16(ip[ipLen+2:])
-	if src := [4]byte(ip[12:16]); src[0] != 192 || src[1] != 0 || src[2] != 2 {
-		return rs, fmt.Errorf("source %v is no client", netip.AddrFrom4(src))
+	dst := ip.Destination()
+	dport := destinationPort(ip)
+	if src := ip.Source(); !clients.Contains(src) {
+		return rs, fmt.Errorf("source %v is no client", src)
 	}
 	if e.NAT {
-		if dst != rsAddr {
-			return rs, fmt.Errorf("destination %v with realserver %d's MAC, want %v", netip.AddrFrom4(dst), rs+1, RSAddrs[rs])
+		if dst != RSAddrs[rs] {
+			return rs, fmt.Errorf("destination %v with realserver %d's MAC, want %v", dst, rs+1, RSAddrs[rs])
 		}
 		if dport != e.DstPort {
 			return rs, fmt.Errorf("destination port %d, want %d", dport, e.DstPort)
 		}
 	} else {
-		if dst != VIP.As4() {
-			return rs, fmt.Errorf("destination %v, want the VIP %v", netip.AddrFrom4(dst), VIP)
+		if dst != VIP {
+			return rs, fmt.Errorf("destination %v, want the VIP %v", dst, VIP)
 		}
 		if dport != VIPPort {
 			return rs, fmt.Errorf("destination port %d, want %d", dport, VIPPort)
@@ -133,26 +128,31 @@ func Validate(f []byte, e Expect) (rs int, err error) {
 	return rs, nil
 }
 
+// clients is the generator's network: every frame comes from an address
+// in it (FlowTuple).
+var clients = GenAddr.Masked()
+
 // validateLocal checks a frame delivered to the director's own stack: the
 // client's packet to VIP:VIPPort as sent, with destination MAC mac.
 func validateLocal(f []byte, mac [6]byte) error {
-	if dmac := [6]byte(f[0:6]); dmac != mac {
+	eth := forward.Ethernet(f)
+	if dmac := eth.Destination(); dmac != mac {
 		return fmt.Errorf("destination MAC %x, want %x", dmac[:], mac[:])
 	}
-	if et := binary.BigEndian.Uint16(f[12:]); et != 0x0800 {
+	if et := eth.Type(); et != forward.EtherTypeIPv4 {
 		return fmt.Errorf("ethertype %#04x, want IPv4", et)
 	}
-	ip := f[ethLen:]
-	if err := checkIPv4(ip); err != nil {
+	ip, err := checkIPv4(f[ethLen:])
+	if err != nil {
 		return err
 	}
-	if src := [4]byte(ip[12:16]); src[0] != 192 || src[1] != 0 || src[2] != 2 {
-		return fmt.Errorf("source %v is no client", netip.AddrFrom4(src))
+	if src := ip.Source(); !clients.Contains(src) {
+		return fmt.Errorf("source %v is no client", src)
 	}
-	if dst := [4]byte(ip[16:20]); dst != VIP.As4() {
-		return fmt.Errorf("destination %v, want the VIP %v", netip.AddrFrom4(dst), VIP)
+	if dst := ip.Destination(); dst != VIP {
+		return fmt.Errorf("destination %v, want the VIP %v", dst, VIP)
 	}
-	if dport := binary.BigEndian.Uint16(ip[ipLen+2:]); dport != VIPPort {
+	if dport := destinationPort(ip); dport != VIPPort {
 		return fmt.Errorf("destination port %d, want %d", dport, VIPPort)
 	}
 	return checkL4(ip)
@@ -167,41 +167,54 @@ func containsInt(s []int, v int) bool {
 	return false
 }
 
-func checkIPv4(ip []byte) error {
-	if ip[0] != 0x45 {
-		return fmt.Errorf("IPv4 version/IHL %#02x, want 0x45", ip[0])
+// checkIPv4 validates the IPv4 header at the start of b as the generator
+// writes it (no options, correct checksum, room for the 8 bytes of a
+// TCP/UDP header's start) and returns it as a view trimmed to its total
+// length.
+func checkIPv4(b []byte) (forward.IPv4, error) {
+	ip, err := forward.ParseIPv4(b)
+	if err != nil {
+		return nil, fmt.Errorf("IPv4 header: %w", err)
 	}
-	if total := int(binary.BigEndian.Uint16(ip[2:])); total > len(ip) || total < ipLen {
-		return fmt.Errorf("IPv4 total length %d, frame has %d", total, len(ip))
+	if hl := ip.HeaderLength(); hl != ipLen {
+		return nil, fmt.Errorf("IPv4 header length %d, want %d", hl, ipLen)
 	}
-	if csum.Checksum(ip[:ipLen], 0) != 0xffff {
-		return errors.New("bad IPv4 header checksum")
+	if len(ip.Payload()) < udpLen {
+		return nil, errShort
 	}
-	return nil
+	if !ip.ChecksumValid() {
+		return nil, errors.New("bad IPv4 header checksum")
+	}
+	return ip, nil
 }
 
-func checkL4(ip []byte) error {
-	total := int(binary.BigEndian.Uint16(ip[2:]))
-	l4 := ip[ipLen:total]
-	proto := ip[9]
+// destinationPort returns the destination port of the TCP or UDP header
+// after ip (checkIPv4 made sure its first 8 bytes are there).
+func destinationPort(ip forward.IPv4) uint16 {
+	if ip.Protocol() == forward.ProtoTCP {
+		return forward.TCP(ip.Payload()).DestinationPort()
+	}
+	return forward.UDP(ip.Payload()).DestinationPort()
+}
+
+func checkL4(ip forward.IPv4) error {
+	l4 := ip.Payload()
+	proto := ip.Protocol()
 	switch proto {
-	case 17:
-		if len(l4) < udpLen {
-			return errShort
-		}
-		if binary.BigEndian.Uint16(l4[6:]) == 0 {
+	case forward.ProtoUDP:
+		if forward.UDP(l4).Checksum() == 0 {
 			return nil // no checksum
 		}
-	case 6:
+	case forward.ProtoTCP:
 		if len(l4) < tcpLen {
 			return errShort
 		}
 	default:
 		return fmt.Errorf("protocol %d, want TCP or UDP", proto)
 	}
-	ph := csum.IPv4PseudoHeader([4]byte(ip[12:16]), [4]byte(ip[16:20]), proto, uint16(len(l4)))
+	ph := csum.IPv4PseudoHeader([4]byte(ip.SourceSlice()), [4]byte(ip.DestinationSlice()), proto, uint16(len(l4)))
 	if csum.Checksum(l4, ph) != 0xffff {
-		return fmt.Errorf("bad %s checksum", map[uint8]string{6: "TCP", 17: "UDP"}[proto])
+		return fmt.Errorf("bad %s checksum", map[uint8]string{forward.ProtoTCP: "TCP", forward.ProtoUDP: "UDP"}[proto])
 	}
 	return nil
 }

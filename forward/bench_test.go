@@ -71,6 +71,17 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
+func BenchmarkParseIPv4(b *testing.B) {
+	f := spec{proto: ProtoTCP, src: clientIP, dst: vipIP, sport: 1, dport: 2, payload: make([]byte, 1400)}.build(b)
+	pkt := f[EthernetHeaderLen:]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseIPv4(pkt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkParseRewrite measures Parse plus one rewrite of the same frame
 // (rewriting it again each iteration is fine: the cost does not depend on
 // the values).

@@ -8,7 +8,7 @@
 //
 //	var p forward.Packet
 //	if err := forward.Parse(frame, &p); err != nil {
-//		drops[err]++ // ErrShort, ErrBadIHL, ... are package values
+//		drops[err.(forward.ParseError)]++ // ErrShort, ErrBadIHL, ...
 //		continue
 //	}
 //	switch {
@@ -19,10 +19,26 @@
 // Packet is pointer-free: offsets into the frame (L3, L4, End, and
 // Inner.L3/L4 for the datagram an ICMP error quotes) and copies of the
 // header fields. Parse checks every length once; the header views (Ethernet,
-// IPv4, TCP, UDP, ICMPv4, typed []byte in the style of gVisor's
+// ARP, IPv4, TCP, UDP, ICMPv4, typed []byte in the style of gVisor's
 // pkg/tcpip/header) then index without checking again. Parse never panics
-// on any input and does not verify checksums (IPv4.ChecksumValid does,
-// when the caller wants it).
+// on any input and does not verify checksums (IPv4.ChecksumValid and
+// TransportChecksumValid do, when the caller wants it). Every error it
+// returns is a ParseError, a small integer with a metrics name (Name).
+// ParseIPv4 validates a bare IPv4 packet the same way, for code that has
+// no Ethernet header (IPIP decapsulation).
+//
+// # Header layouts
+//
+// This package is the one place that knows where header fields are. Each
+// header file opens with its RFC diagram and unexported offsets; the
+// views' accessors and Encode methods read and write the fields, and the
+// setters that change a checksummed field update the checksum
+// (SetDestinationPortWithChecksumUpdate, UpdateChecksumPseudoHeaderAddress,
+// IPv4.SetSourceWithChecksumUpdate). Programs that load fields themselves
+// (socket filters, XDP, nftables rules) use the exported offsets
+// (EthernetTypeOffset, IPv4ProtocolOffset, ARPOpOffset, ...). Addresses
+// are netip.Addr at the views' APIs, or address bytes where a checksum
+// covers them, so that IPv6 views can sit beside the IPv4 ones.
 //
 // # Rewriting
 //
@@ -62,5 +78,6 @@
 // Functions that build a new packet (BuildFragNeeded, SegmentTCP) write
 // into a buffer the caller passes.
 //
-// IPv4 only.
+// IPv4 only for now; Packet and the rewriters keep [4]byte addresses, as
+// pointer-free hot structures do.
 package forward

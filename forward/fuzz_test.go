@@ -68,6 +68,9 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var p Packet
 		if err := Parse(frame, &p); err != nil {
+			if pe, ok := err.(ParseError); !ok || pe >= NumParseErrors {
+				t.Fatalf("Parse returned %T %v, want a ParseError below NumParseErrors", err, err)
+			}
 			return
 		}
 		checkInvariants(t, frame, &p)
@@ -229,6 +232,43 @@ func FuzzSegmentTCP(f *testing.F) {
 		}
 		if total != 0 && total != p.End-p.L4-int(p.TCPHdrLen) {
 			t.Fatalf("segments carry %d bytes, want %d", total, p.End-p.L4-int(p.TCPHdrLen))
+		}
+	})
+}
+
+// FuzzParseIPv4: a view ParseIPv4 accepts is a valid IPv4 header within
+// the input, trimmed to its total length, and agrees with Parse.
+func FuzzParseIPv4(f *testing.F) {
+	for _, s := range seedFrames(f) {
+		if len(s) > EthernetHeaderLen {
+			f.Add(s[EthernetHeaderLen:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ip, err := ParseIPv4(b)
+		frame := append(make([]byte, EthernetHeaderLen, EthernetHeaderLen+len(b)), b...)
+		Ethernet(frame).SetType(EtherTypeIPv4)
+		var p Packet
+		perr := Parse(frame, &p)
+		if err != nil {
+			if pe, ok := err.(ParseError); !ok || pe >= NumParseErrors || ip != nil {
+				t.Fatalf("ParseIPv4 = %x, %v", []byte(ip), err)
+			}
+			if perr != err {
+				t.Fatalf("ParseIPv4 error %v, Parse error %v", err, perr)
+			}
+			return
+		}
+		hl := ip.HeaderLength()
+		if ip.Version() != 4 || hl < IPv4MinHeaderLen || hl > len(ip) || int(ip.TotalLength()) != len(ip) || len(ip) > len(b) {
+			t.Fatalf("accepted a bad header %x", b)
+		}
+		if &ip[0] != &b[0] {
+			t.Fatal("the view is a copy")
+		}
+		_ = ip.Payload()
+		if perr == nil && (p.L4-p.L3 != hl || p.End-p.L3 != len(ip)) {
+			t.Fatalf("Parse offsets %+v disagree with the view (%d, %d)", p, hl, len(ip))
 		}
 	})
 }

@@ -42,6 +42,9 @@ const (
 	ICMPEcho           uint8 = 8
 	ICMPTimeExceeded   uint8 = 11
 	ICMPCodeFragNeeded uint8 = 4 // with ICMPDestUnreach (RFC 1191)
+	// ICMPParamProblem is an error that quotes the datagram too; Parse and
+	// the translations leave it alone, the socket filter lets it through.
+	ICMPParamProblem uint8 = 12
 )
 
 // icmpQuoteMin is how much of the original datagram's payload an ICMP error

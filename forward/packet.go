@@ -1,31 +1,6 @@
 package forward
 
-import (
-	"encoding/binary"
-	"errors"
-)
-
-// Errors Parse returns. They are package values: Parse never allocates one,
-// so callers compare with == (or errors.Is) and count drops by reason.
-var (
-	// ErrShort: the frame ends before a header that it announces.
-	ErrShort = errors.New("forward: frame too short")
-	// ErrEtherType: neither IPv4 nor ARP, or more than one 802.1Q tag.
-	ErrEtherType = errors.New("forward: unsupported EtherType")
-	// ErrBadVersion: the IP version field is not 4.
-	ErrBadVersion = errors.New("forward: IP version is not 4")
-	// ErrBadIHL: the IPv4 header length is under 20 bytes.
-	ErrBadIHL = errors.New("forward: bad IPv4 header length")
-	// ErrBadLength: the IPv4 total length is below the header length or
-	// past the end of the frame.
-	ErrBadLength = errors.New("forward: bad IPv4 total length")
-	// ErrBadDataOffset: the TCP data offset is under 20 bytes or past the
-	// end of the IP packet.
-	ErrBadDataOffset = errors.New("forward: bad TCP data offset")
-	// ErrBadICMPQuote: an ICMP error whose quoted datagram is not an IPv4
-	// header followed by at least 8 bytes.
-	ErrBadICMPQuote = errors.New("forward: bad datagram quoted in ICMP error")
-)
+import "encoding/binary"
 
 // Packet is what Parse learns about one frame: offsets into the frame and
 // the header fields the balancer looks at. It holds no pointer (the frame is
@@ -104,12 +79,17 @@ func (p *Packet) hasPorts() bool {
 // Parse decodes frame into *p. The frame is an Ethernet II frame, with at
 // most one 802.1Q tag, carrying IPv4 (TCP, UDP, ICMP or any other protocol)
 // or ARP. Every length is checked here, once; a frame that is short or
-// malformed returns one of the package's Err values and leaves *p partly
-// filled. Parse never panics and never allocates.
+// malformed returns a ParseError (ErrShort, ErrBadIHL, ...) and leaves *p
+// partly filled. Parse never panics and never allocates.
 //
 // Parse does not verify any checksum (see IPv4.ChecksumValid) and accepts IP
 // options, fragments and trailing bytes after the IP packet (End marks where
 // it ends).
+//
+// Parse, the one validator every packet goes through, reads each field at
+// its offset once rather than through the views: through them the compiler
+// reloads shared words (flags and fragment offset) and re-checks bounds,
+// which measured about 0.5 ns slower per packet.
 func Parse(frame []byte, p *Packet) error {
 	*p = Packet{}
 	if len(frame) < ethHdrLen {
@@ -136,22 +116,9 @@ func Parse(frame []byte, p *Packet) error {
 	}
 
 	ip := frame[l3:]
-	if len(ip) < IPv4MinHeaderLen {
-		return ErrShort
-	}
-	if ip[ipVerIHL]>>4 != 4 {
-		return ErrBadVersion
-	}
-	hl := int(ip[ipVerIHL]&0x0f) * 4
-	if hl < IPv4MinHeaderLen {
-		return ErrBadIHL
-	}
-	if len(ip) < hl {
-		return ErrShort
-	}
-	tl := int(binary.BigEndian.Uint16(ip[ipTotalLen:]))
-	if tl < hl || tl > len(ip) {
-		return ErrBadLength
+	hl, tl, ok := ipv4Lengths(ip)
+	if !ok {
+		return ipv4Error(ip)
 	}
 	ip = ip[:tl]
 	p.L3 = l3
@@ -208,6 +175,59 @@ func Parse(frame []byte, p *Packet) error {
 		}
 	}
 	return nil
+}
+
+// ParseIPv4 validates the IPv4 header at the start of b, once, and returns
+// it as a view trimmed to the packet's total length, so that the view's
+// accessors (Payload included) index without checking again. It checks
+// that the version is 4, the header length (IHL) at least 20 bytes and
+// within b, and the total length at least the header length and within b
+// (bytes after it, such as Ethernet padding, are left out). A failure is
+// ErrShort, ErrBadVersion, ErrBadIHL or ErrBadLength, as from Parse, which
+// uses it. It does not verify the checksum (IPv4.ChecksumValid does) and
+// never allocates.
+func ParseIPv4(b []byte) (IPv4, error) {
+	_, tl, ok := ipv4Lengths(b)
+	if !ok {
+		return nil, ipv4Error(b)
+	}
+	return IPv4(b[:tl]), nil
+}
+
+// ipv4Lengths is the check ParseIPv4 and Parse make, with as few branches
+// as the per-packet path can take: it returns the header and total
+// lengths of the IPv4 header at the start of b, and whether they and the
+// version are valid. ipv4Error then says why not.
+func ipv4Lengths(b []byte) (hl, tl int, ok bool) {
+	if len(b) < IPv4MinHeaderLen {
+		return 0, 0, false
+	}
+	hl = int(b[ipVerIHL]&0x0f) * 4
+	tl = int(binary.BigEndian.Uint16(b[ipTotalLen:]))
+	return hl, tl, b[ipVerIHL]>>4 == 4 && hl >= IPv4MinHeaderLen && hl <= tl && tl <= len(b)
+}
+
+// ipv4Error returns why ipv4Lengths refused b, the first reason in the
+// order ParseIPv4 documents: short, version, IHL, then total length. It
+// is kept out of line: refused packets are rare, and Parse's fast path
+// stays shorter without it.
+//
+//go:noinline
+func ipv4Error(b []byte) ParseError {
+	switch {
+	case len(b) < IPv4MinHeaderLen:
+		return ErrShort
+	case b[ipVerIHL]>>4 != 4:
+		return ErrBadVersion
+	}
+	hl := int(b[ipVerIHL]&0x0f) * 4
+	switch {
+	case hl < IPv4MinHeaderLen:
+		return ErrBadIHL
+	case len(b) < hl:
+		return ErrShort
+	}
+	return ErrBadLength
 }
 
 // parseQuoted decodes the datagram quoted by an ICMP error: b starts at the

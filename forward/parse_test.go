@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -174,6 +176,11 @@ func TestParseZeroAllocs(t *testing.T) {
 		spec{proto: ProtoICMP, src: routerIP, dst: vipIP, icmpType: ICMPTimeExceeded,
 			inner: &spec{proto: ProtoTCP, src: vipIP, dst: clientIP, sport: 1, dport: 2}}.build(t),
 		{1, 2, 3}, // error path
+		func() []byte { // an IPv4 error (ipv4Error's out-of-line path)
+			f := spec{proto: ProtoTCP, src: clientIP, dst: vipIP}.build(t)
+			f[EthernetHeaderLen] = 0x44
+			return f
+		}(),
 	}
 	var p Packet
 	for _, f := range frames {
@@ -192,5 +199,31 @@ func TestErrorsDistinct(t *testing.T) {
 			t.Errorf("error %q: not prefixed or duplicate", e)
 		}
 		seen[e.Error()] = true
+	}
+}
+
+func TestParseErrorNames(t *testing.T) {
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	names := map[string]bool{}
+	for e := range NumParseErrors {
+		n := e.Name()
+		if !snake.MatchString(n) || names[n] {
+			t.Errorf("ParseError(%d).Name() = %q: not snake_case or duplicate", e, n)
+		}
+		names[n] = true
+		var err error = e
+		if !errors.Is(err, e) || !strings.HasPrefix(err.Error(), "forward: ") {
+			t.Errorf("ParseError(%d): errors.Is or Error() %q wrong", e, err)
+		}
+		var pe ParseError
+		if !errors.As(fmt.Errorf("wrapped: %w", err), &pe) || pe != e {
+			t.Errorf("errors.As(wrapped %v) = %v", e, pe)
+		}
+	}
+	if NumParseErrors.Name() != "unknown" || !strings.HasPrefix(NumParseErrors.Error(), "forward: ") {
+		t.Errorf("out of range: %q, %q", NumParseErrors.Name(), NumParseErrors.Error())
+	}
+	if errors.Is(ErrShort, ErrBadIHL) {
+		t.Error("ErrShort is ErrBadIHL")
 	}
 }

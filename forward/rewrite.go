@@ -35,10 +35,16 @@ func RewriteLocal(frame []byte, p *Packet, tapMAC [6]byte) {
 // than TCP and UDP have only the address translated. MACs are set
 // separately (SetMACs).
 func MasqIn(frame []byte, p *Packet, rip [4]byte, rport uint16) {
-	ip := IPv4(frame[p.L3:p.L4])
-	ip.SetDestinationWithChecksumUpdate(rip)
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipDst, rip)
 	if p.hasPorts() {
-		natL4(frame[p.L4:p.End], p.Proto, p.Partial, p.Dst, rip, tcpDstPort, p.DstPort, rport)
+		l4, full := frame[p.L4:p.End], !p.Partial
+		if p.Proto == ProtoTCP {
+			TCP(l4).UpdateChecksumPseudoHeaderAddress(p.Dst[:], rip[:], full)
+			TCP(l4).SetDestinationPortWithChecksumUpdate(rport, full)
+		} else {
+			UDP(l4).UpdateChecksumPseudoHeaderAddress(p.Dst[:], rip[:], full)
+			UDP(l4).SetDestinationPortWithChecksumUpdate(rport, full)
+		}
 		p.DstPort = rport
 	}
 	p.Dst = rip
@@ -47,40 +53,19 @@ func MasqIn(frame []byte, p *Packet, rip [4]byte, rport uint16) {
 // MasqOut translates a masqueraded realserver's reply back to the client:
 // source rip:rport becomes VIP:vport. Checksums as in MasqIn.
 func MasqOut(frame []byte, p *Packet, vip [4]byte, vport uint16) {
-	ip := IPv4(frame[p.L3:p.L4])
-	ip.SetSourceWithChecksumUpdate(vip)
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipSrc, vip)
 	if p.hasPorts() {
-		natL4(frame[p.L4:p.End], p.Proto, p.Partial, p.Src, vip, tcpSrcPort, p.SrcPort, vport)
+		l4, full := frame[p.L4:p.End], !p.Partial
+		if p.Proto == ProtoTCP {
+			TCP(l4).UpdateChecksumPseudoHeaderAddress(p.Src[:], vip[:], full)
+			TCP(l4).SetSourcePortWithChecksumUpdate(vport, full)
+		} else {
+			UDP(l4).UpdateChecksumPseudoHeaderAddress(p.Src[:], vip[:], full)
+			UDP(l4).SetSourcePortWithChecksumUpdate(vport, full)
+		}
 		p.SrcPort = vport
 	}
 	p.Src = vip
-}
-
-// natL4 rewrites one address/port pair's effect on a TCP or UDP header:
-// the checksum (address in the pseudo-header, port in the header) and the
-// port at portOff (the same offsets in TCP and UDP).
-func natL4(l4 []byte, proto uint8, partial bool, oldA, newA [4]byte, portOff int, oldP, newP uint16) {
-	co := tcpCsum
-	if proto == ProtoUDP {
-		co = udpCsum
-	}
-	cs := binary.BigEndian.Uint16(l4[co:])
-	switch {
-	case partial:
-		// The field is the uncomplemented pseudo-header sum: addresses
-		// change it in the opposite sense, ports not at all
-		// (inet_proto_csum_replace4/2 with CHECKSUM_PARTIAL).
-		cs = csum.UpdatePartial32(cs, oldA, newA)
-	case proto == ProtoUDP && cs == 0:
-		// No checksum (RFC 768): stays none.
-	default:
-		cs = csum.Update16(csum.Update32(cs, oldA, newA), oldP, newP)
-		if proto == ProtoUDP && cs == 0 {
-			cs = 0xffff // a computed zero is sent as all ones (RFC 768)
-		}
-	}
-	binary.BigEndian.PutUint16(l4[co:], cs)
-	binary.BigEndian.PutUint16(l4[portOff:], newP)
 }
 
 // MasqICMPIn translates an ICMP error that arrives from the client side
@@ -103,13 +88,12 @@ func MasqICMPIn(frame []byte, p *Packet, rip [4]byte, rport uint16) bool {
 	if !p.HasInner {
 		return false
 	}
-	IPv4(frame[p.L3:p.L4]).SetDestinationWithChecksumUpdate(rip)
-	p.Dst = rip
 	q := &p.Inner
-	copy(frame[q.L3+ipSrc:q.L3+ipSrc+4], rip[:])
-	q.Src = rip
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipDst, rip)
+	IPv4(frame[q.L3:q.L4]).setAddress(ipSrc, rip)
+	p.Dst, q.Src = rip, rip
 	if q.HasPorts {
-		setPort(frame, q.L4+tcpSrcPort, rport)
+		quotedPorts(frame, q).SetSourcePort(rport)
 		q.SrcPort = rport
 	}
 	finishICMPError(frame, p)
@@ -132,17 +116,25 @@ func MasqICMPOut(frame []byte, p *Packet, vip [4]byte, vport uint16) bool {
 	if !p.HasInner {
 		return false
 	}
-	IPv4(frame[p.L3:p.L4]).SetSourceWithChecksumUpdate(vip)
-	p.Src = vip
 	q := &p.Inner
-	copy(frame[q.L3+ipDst:q.L3+ipDst+4], vip[:])
-	q.Dst = vip
+	IPv4(frame[p.L3:p.L4]).setAddressWithChecksumUpdate(ipSrc, vip)
+	IPv4(frame[q.L3:q.L4]).setAddress(ipDst, vip)
+	p.Src, q.Dst = vip, vip
 	if q.HasPorts {
-		setPort(frame, q.L4+tcpDstPort, vport)
+		quotedPorts(frame, q).SetDestinationPort(vport)
 		q.DstPort = vport
 	}
 	finishICMPError(frame, p)
 	return true
+}
+
+// quotedPorts returns the start of the TCP or UDP header quoted in an ICMP
+// error as a UDP view: the quote holds its first 8 bytes (Parse checked),
+// and TCP and UDP headers both begin with the source and destination port,
+// which is all the ICMP translation changes (ip_vs_nat_icmp also writes
+// them as a port pair whatever the protocol). No checksum is updated.
+func quotedPorts(frame []byte, q *Quoted) UDP {
+	return UDP(frame[q.L4 : q.L4+UDPHeaderLen])
 }
 
 // finishICMPError recomputes the quoted IPv4 header checksum and the ICMP
@@ -168,14 +160,14 @@ func BuildEchoReply(frame []byte, p *Packet) bool {
 	if p.Proto != ProtoICMP || p.ICMPType != ICMPEcho || p.IsFragment() {
 		return false
 	}
-	var mac [6]byte
-	copy(mac[:], frame[ethDst:ethDst+macLen])
-	copy(frame[ethDst:ethDst+macLen], frame[ethSrc:ethSrc+macLen])
-	copy(frame[ethSrc:ethSrc+macLen], mac[:])
+	eth := Ethernet(frame)
+	dst, src := eth.Destination(), eth.Source()
+	eth.SetDestination(src)
+	eth.SetSource(dst)
 
 	ip := IPv4(frame[p.L3:p.L4])
-	copy(ip[ipSrc:ipSrc+4], p.Dst[:])
-	copy(ip[ipDst:ipDst+4], p.Src[:])
+	ip.setAddress(ipSrc, p.Dst)
+	ip.setAddress(ipDst, p.Src)
 	ip.SetTTLWithChecksumUpdate(echoReplyTTL)
 	p.Src, p.Dst = p.Dst, p.Src
 	p.TTL = echoReplyTTL
@@ -200,7 +192,8 @@ func BuildEchoReply(frame []byte, p *Packet) bool {
 // included, whatever the field held. Otherwise it is completed as Linux's
 // skb_checksum_help does: the sum of frame[csumStart:p.End] with the field
 // as found (the pseudo-header sum) is folded and complemented into the
-// field. A result of zero is written as 0xffff (CSUM_MANGLED_0). It clears
+// field. A result of zero is written as 0xffff (CSUM_MANGLED_0, see
+// mangleZero). It clears
 // p.Partial and returns true, or returns false and changes nothing when the
 // offsets are outside the IP packet.
 func CompleteChecksum(frame []byte, p *Packet, csumStart, csumOffset int) bool {
@@ -209,19 +202,60 @@ func CompleteChecksum(frame []byte, p *Packet, csumStart, csumOffset int) bool {
 	}
 	field := csumStart + csumOffset
 	var sum uint16
-	if csumStart == p.L4 && p.hasPorts() && !p.MoreFrags &&
-		(p.Proto == ProtoTCP && csumOffset == tcpCsum || p.Proto == ProtoUDP && csumOffset == udpCsum) {
+	if csumStart == p.L4 && field == transportChecksumField(p) {
 		frame[field], frame[field+1] = 0, 0
-		ph := csum.IPv4PseudoHeader(p.Src, p.Dst, p.Proto, uint16(p.End-p.L4))
-		sum = csum.Checksum(frame[p.L4:p.End], ph)
+		sum = transportSum(frame, p)
 	} else {
 		sum = csum.Checksum(frame[csumStart:p.End], 0)
 	}
-	cs := ^sum
-	if cs == 0 {
-		cs = 0xffff
-	}
-	binary.BigEndian.PutUint16(frame[field:], cs)
+	binary.BigEndian.PutUint16(frame[field:], mangleZero(^sum))
 	p.Partial = false
 	return true
+}
+
+// SetTransportChecksum computes the TCP or UDP checksum of the packet that
+// Parse filled p for from scratch, pseudo-header included, whatever the
+// field held (CompleteChecksum at the field's usual place), and writes it;
+// a result of zero is written as 0xffff (see mangleZero; TCP receivers
+// take it as the same number). It clears p.Partial and returns true, or
+// returns false and changes nothing unless p is a whole TCP or UDP
+// segment (not a fragment), whose checksum covers all of it.
+func SetTransportChecksum(frame []byte, p *Packet) bool {
+	field := transportChecksumField(p)
+	return field >= 0 && CompleteChecksum(frame, p, p.L4, field-p.L4)
+}
+
+// TransportChecksumValid reports whether the TCP or UDP checksum of the
+// packet Parse filled p for is right, as a receiver checks it: the sum
+// over pseudo-header and segment is all ones, or a UDP checksum is zero
+// (none). It is false for anything SetTransportChecksum refuses.
+func TransportChecksumValid(frame []byte, p *Packet) bool {
+	field := transportChecksumField(p)
+	if field < 0 {
+		return false
+	}
+	if p.Proto == ProtoUDP && UDP(frame[p.L4:p.End]).Checksum() == 0 {
+		return true
+	}
+	return transportSum(frame, p) == 0xffff
+}
+
+// transportChecksumField returns the offset in the frame of p's TCP or UDP
+// checksum field, or -1 unless p is a whole TCP or UDP segment.
+func transportChecksumField(p *Packet) int {
+	switch {
+	case !p.hasPorts() || p.MoreFrags:
+		return -1
+	case p.Proto == ProtoTCP:
+		return p.L4 + tcpCsum
+	default:
+		return p.L4 + udpCsum
+	}
+}
+
+// transportSum returns the sum over p's TCP or UDP segment, checksum field
+// as found, and its pseudo-header.
+func transportSum(frame []byte, p *Packet) uint16 {
+	ph := csum.IPv4PseudoHeader(p.Src, p.Dst, p.Proto, uint16(p.End-p.L4))
+	return csum.Checksum(frame[p.L4:p.End], ph)
 }

@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"encoding/binary"
 	"errors"
 
 	"github.com/govs-lb/govs/internal/csum"
@@ -58,10 +57,9 @@ func SegmentTCP(frame []byte, p *Packet, mss int, scratch []byte, emit func(seg 
 		last := off+m >= len(payload)
 		copy(scratch[hdr:hdr+m], payload[off:off+m])
 
-		binary.BigEndian.PutUint16(ip[ipTotalLen:], uint16(ipHdr+tcpHdr+m))
-		binary.BigEndian.PutUint16(ip[ipID:], p.ID+uint16(n))
-		ip.SetChecksum(0)
-		ip.SetChecksum(^csum.Checksum(ip, 0))
+		ip.SetTotalLength(uint16(ipHdr + tcpHdr + m))
+		ip.SetID(p.ID + uint16(n))
+		ip.SetChecksum(ip.CalculateChecksum())
 
 		f := flags0
 		if !last {

@@ -13,9 +13,6 @@ import (
 // untagged frame (16 before a tagged one, whose header is 4 bytes longer).
 const Headroom = IPv4MinHeaderLen
 
-// ipipDF is the outer header's flags and fragment offset: DF, offset 0.
-const ipipDF = ipFlagDF
-
 // EncapIPIP encapsulates the IPv4 packet of a frame in IPIP (RFC 2003) for
 // a tunnelled realserver (IPVS -i). The frame lives at buf[frameOff:] and
 // the caller has left at least Headroom (20) bytes in front of it. The new
@@ -44,8 +41,8 @@ func EncapIPIP(buf []byte, frameOff int, p *Packet, src, dst [4]byte, id uint16,
 	}
 	out := buf[start : frameOff+p.End]
 	SetMACs(out, dstMAC, srcMAC)
-	binary.BigEndian.PutUint16(out[ethType:], EtherTypeIPv4)
-	encodeIPv4(IPv4(out[ethHdrLen:]), p.TOS, uint16(innerLen+IPv4MinHeaderLen), id, ipipDF,
+	Ethernet(out).SetType(EtherTypeIPv4)
+	encodeIPv4(IPv4(out[ethHdrLen:]), p.TOS, uint16(innerLen+IPv4MinHeaderLen), id, ipFlagDF,
 		p.TTL, ProtoIPIP, src, dst)
 	return out
 }
@@ -91,7 +88,7 @@ func BuildFragNeeded(dst []byte, p *Packet, frame []byte, mtu int, src [4]byte, 
 	}
 	out := dst[:n]
 	SetMACs(out, dstMAC, srcMAC)
-	binary.BigEndian.PutUint16(out[ethType:], EtherTypeIPv4)
+	Ethernet(out).SetType(EtherTypeIPv4)
 	encodeIPv4(IPv4(out[ethHdrLen:]), fragNeededTOS, uint16(n-ethHdrLen), 0, 0,
 		echoReplyTTL, ProtoICMP, src, p.Src)
 	m := ICMPv4(out[ethHdrLen+IPv4MinHeaderLen:])

@@ -107,12 +107,34 @@ func Update16(cs, old, new uint16) uint16 {
 }
 
 // Update32 returns checksum field cs updated for a 4-byte field (an IPv4
-// address) changing from old to new: RFC 1624 equation 3 over its two words.
+// address) changing from old to new: RFC 1624 equation 3 over its two
+// words. It is UpdateAddress for one word, without the loop, for the IPv4
+// header rewrites every masqueraded packet takes.
 func Update32(cs uint16, old, new [4]byte) uint16 {
 	// A 32-bit word is two 16-bit words: 2^16 = 1 in ones' complement
 	// arithmetic, so summing whole 32-bit words and folding is the same.
 	s := uint64(^cs) + uint64(^binary.BigEndian.Uint32(old[:])) + uint64(binary.BigEndian.Uint32(new[:]))
 	return ^fold48(s)
+}
+
+// UpdateAddress returns checksum field cs updated for an address changing
+// from old to new: RFC 1624 equation 3 over each of its 32-bit words. old
+// and new have the same length, a multiple of 4 (4 bytes for IPv4, 16 for
+// IPv6), and start at an even offset of the covered data (an IP header's
+// addresses, a pseudo-header's).
+//
+// A CHECKSUM_PARTIAL field, which holds the uncomplemented pseudo-header
+// sum, takes the same update on its complement, ^UpdateAddress(^cs, old,
+// new): the opposite sense to a full checksum, as Linux's
+// inet_proto_csum_replace4 and _replace16 with CHECKSUM_PARTIAL
+// (~csum_fold(csum_add(csum_sub(csum_unfold(*sum), from), to))).
+func UpdateAddress(cs uint16, old, new []byte) uint16 {
+	s := uint64(^cs)
+	for len(old) >= 4 && len(new) >= 4 {
+		s += uint64(^binary.BigEndian.Uint32(old)) + uint64(binary.BigEndian.Uint32(new))
+		old, new = old[4:], new[4:]
+	}
+	return ^fold48(s) // s < 2^37 for 16-byte addresses
 }
 
 // UpdatePartial16 is Update16 for a CHECKSUM_PARTIAL field, which holds the
@@ -125,16 +147,7 @@ func UpdatePartial16(cs, old, new uint16) uint16 {
 	return fold32(s)
 }
 
-// UpdatePartial32 is Update32 for a CHECKSUM_PARTIAL field (an address
-// change), the opposite sense to a full checksum, as Linux's
-// inet_proto_csum_replace4 with CHECKSUM_PARTIAL:
-// ~csum_fold(csum_add(csum_sub(csum_unfold(*sum), from), to)).
-func UpdatePartial32(cs uint16, old, new [4]byte) uint16 {
-	s := uint64(cs) + uint64(^binary.BigEndian.Uint32(old[:])) + uint64(binary.BigEndian.Uint32(new[:]))
-	return fold48(s)
-}
-
-// fold48 folds a sum below 2^34 to 16 bits.
+// fold48 folds a sum below 2^40 to 16 bits.
 func fold48(s uint64) uint16 {
 	s = (s >> 16) + (s & 0xffff)
 	s = (s >> 16) + (s & 0xffff)

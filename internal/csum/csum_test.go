@@ -188,9 +188,35 @@ func TestUpdate32(t *testing.T) {
 	}
 }
 
+func TestUpdateAddress(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for i := 0; i < 100000; i++ {
+		alen := 4
+		if i%2 == 1 {
+			alen = 16 // IPv6
+		}
+		n := 2 + alen + 2*r.IntN(40)
+		b := randomField(r, n, 0)
+		w := 2 + 2*r.IntN((n-alen)/2)
+		old := make([]byte, alen)
+		nw := make([]byte, alen)
+		copy(old, b[w:w+alen])
+		for j := range nw {
+			nw[j] = byte(r.Uint32())
+		}
+		copy(b[w:w+alen], nw)
+		got := UpdateAddress(binary.BigEndian.Uint16(b), old, nw)
+		b[0], b[1] = 0, 0
+		want := ^refChecksum(b, 0)
+		if !equivalent(got, want) {
+			t.Fatalf("iter %d (%d-byte address): got %#04x want %#04x", i, alen, got, want)
+		}
+	}
+}
+
 // TestUpdatePartial checks the CHECKSUM_PARTIAL helpers the way the NIC will
 // use the field: field = pseudo-header sum (uncomplemented); after an address
-// change and UpdatePartial32 the field equals the new pseudo-header sum, and
+// change and ^UpdateAddress(^field) the field equals the new pseudo-header sum, and
 // completing the checksum over the segment gives the same result as a full
 // computation with the new addresses.
 func TestUpdatePartial(t *testing.T) {
@@ -203,14 +229,11 @@ func TestUpdatePartial(t *testing.T) {
 		length := uint16(20 + r.IntN(1400))
 		field := refChecksum(refPseudo(src, dst, 6, length), 0)
 
-		got := UpdatePartial32(field, dst, ndst)
+		// The opposite sense to a full checksum: the update on the complement.
+		got := ^UpdateAddress(^field, dst[:], ndst[:])
 		want := refChecksum(refPseudo(src, ndst, 6, length), 0)
 		if !equivalent(got, want) {
-			t.Fatalf("UpdatePartial32: got %#04x want %#04x", got, want)
-		}
-		// Opposite sense to a full checksum.
-		if full := ^Update32(^field, dst, ndst); !equivalent(full, got) {
-			t.Fatalf("UpdatePartial32 != ^Update32(^x): %#04x %#04x", full, got)
+			t.Fatalf("^UpdateAddress(^partial): got %#04x want %#04x", got, want)
 		}
 		nlen := uint16(20 + r.IntN(1400))
 		got = UpdatePartial16(want, length, nlen)
@@ -223,10 +246,12 @@ func TestUpdatePartial(t *testing.T) {
 
 func TestZeroAllocs(t *testing.T) {
 	b := make([]byte, 1500)
+	old, nw := [4]byte{1}, [4]byte{2}
 	n := testing.AllocsPerRun(100, func() {
 		_ = Checksum(b, 0)
 		_ = Update16(1, 2, 3)
-		_ = Update32(1, [4]byte{1}, [4]byte{2})
+		_ = Update32(1, old, nw)
+		_ = UpdateAddress(1, old[:], nw[:])
 		_ = IPv4PseudoHeader([4]byte{1}, [4]byte{2}, 6, 20)
 	})
 	if n != 0 {

@@ -38,6 +38,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/govs-lb/govs/forward"
 	"golang.org/x/net/bpf"
 )
 
@@ -46,8 +47,8 @@ type Proto uint8
 
 // Protocols of services and realservers.
 const (
-	TCP Proto = 6
-	UDP Proto = 17
+	TCP = Proto(forward.ProtoTCP)
+	UDP = Proto(forward.ProtoUDP)
 )
 
 // Service is a protocol, an IPv4 address and a port; Port 0 means every port.
@@ -79,29 +80,27 @@ const Accept = 0xffffffff
 // MaxInstructions is the kernel's limit on a classic BPF program (BPF_MAXINSNS).
 const MaxInstructions = 4096
 
-// Offsets in an untagged Ethernet/IPv4 frame.
+// Offsets in an untagged Ethernet/IPv4 or Ethernet/ARP frame, from package
+// forward, which owns the header layouts.
 const (
-	offEtherType = 12
-	offIPv4      = 14
-	offFragment  = offIPv4 + 6
-	offProto     = offIPv4 + 9
-	offSrcAddr   = offIPv4 + 12
-	offDstAddr   = offIPv4 + 16
-	offARPOp     = 14 + 6
-	offARPTPA    = 14 + 24
+	offEthDst    = forward.EthernetDestinationOffset
+	offEtherType = forward.EthernetTypeOffset
+	offIPv4      = forward.EthernetHeaderLen
+	offFragment  = offIPv4 + forward.IPv4FlagsOffset
+	offProto     = offIPv4 + forward.IPv4ProtocolOffset
+	offSrcAddr   = offIPv4 + forward.IPv4SourceOffset
+	offDstAddr   = offIPv4 + forward.IPv4DestinationOffset
+	offARPOp     = forward.EthernetHeaderLen + forward.ARPOpOffset
+	offARPTPA    = forward.EthernetHeaderLen + forward.ARPTargetProtocolAddressOffset
 	// Relative to X = IPv4 header length, for indirect loads.
-	offSrcPort  = offIPv4 + 0
-	offDstPort  = offIPv4 + 2
-	offICMPType = offIPv4 + 0
-
-	etherTypeIPv4 = 0x0800
-	etherTypeARP  = 0x0806
-	arpRequest    = 1
-	protoICMP     = 1
+	offSrcPort  = offIPv4 + forward.TransportSourcePortOffset
+	offDstPort  = offIPv4 + forward.TransportDestinationPortOffset
+	offICMPType = offIPv4 + forward.ICMPTypeOffset
 )
 
-var icmpAccepted = []uint32{8, 3, 4, 11, 12}
-var icmpErrors = []uint32{3, 4, 11, 12}
+var icmpAccepted = []uint32{uint32(forward.ICMPEcho), uint32(forward.ICMPDestUnreach),
+	uint32(forward.ICMPSourceQuench), uint32(forward.ICMPTimeExceeded), uint32(forward.ICMPParamProblem)}
+var icmpErrors = icmpAccepted[1:]
 
 // Build returns the filter program for spec.
 func Build(spec Spec) ([]bpf.RawInstruction, error) {
@@ -195,9 +194,9 @@ func (g *gen) build(spec Spec) error {
 
 	for _, mac := range spec.TapMACs {
 		next := g.label()
-		g.op(bpf.LoadAbsolute{Off: 0, Size: 4})
+		g.op(bpf.LoadAbsolute{Off: offEthDst, Size: 4})
 		g.jmp(bpf.JumpEqual, binary.BigEndian.Uint32(mac[0:4]), "", next)
-		g.op(bpf.LoadAbsolute{Off: 4, Size: 2})
+		g.op(bpf.LoadAbsolute{Off: offEthDst + 4, Size: 2})
 		g.jmp(bpf.JumpEqual, uint32(binary.BigEndian.Uint16(mac[4:6])), "accept", next)
 		g.def(next)
 	}
@@ -208,19 +207,19 @@ func (g *gen) build(spec Spec) error {
 	}
 	g.op(bpf.LoadAbsolute{Off: offEtherType, Size: 2})
 	if spec.ARP && len(vipAddrs) > 0 {
-		g.jmp(bpf.JumpEqual, etherTypeARP, "arp", "")
+		g.jmp(bpf.JumpEqual, uint32(forward.EtherTypeARP), "arp", "")
 	}
-	g.jmp(bpf.JumpEqual, etherTypeIPv4, "", "reject")
+	g.jmp(bpf.JumpEqual, uint32(forward.EtherTypeIPv4), "", "reject")
 
 	// IPv4. Fragments with a nonzero offset have no L4 header.
 	g.op(bpf.LoadAbsolute{Off: offFragment, Size: 2})
-	g.jmpSet(0x1fff, "frag", "")
+	g.jmpSet(forward.IPv4FragmentOffsetMask, "frag", "")
 	g.op(bpf.LoadMemShift{Off: offIPv4})
 	g.op(bpf.LoadAbsolute{Off: offProto, Size: 1})
 	g.jmp(bpf.JumpEqual, uint32(TCP), "tcp", "")
 	g.jmp(bpf.JumpEqual, uint32(UDP), "udp", "")
 	if spec.ICMP {
-		g.jmp(bpf.JumpEqual, protoICMP, "icmp", "")
+		g.jmp(bpf.JumpEqual, uint32(forward.ProtoICMP), "icmp", "")
 	}
 	g.ret("reject")
 
@@ -263,7 +262,7 @@ func (g *gen) build(spec Spec) error {
 	if spec.ARP && len(vipAddrs) > 0 {
 		g.def("arp")
 		g.op(bpf.LoadAbsolute{Off: offARPOp, Size: 2})
-		g.jmp(bpf.JumpEqual, arpRequest, "", "reject")
+		g.jmp(bpf.JumpEqual, forward.ARPRequest, "", "reject")
 		g.op(bpf.LoadAbsolute{Off: offARPTPA, Size: 4})
 		g.matchAddrs(-1, vipAddrs, "accept", "reject")
 	}

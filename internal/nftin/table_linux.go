@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/govs-lb/govs/forward"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,18 +107,20 @@ func (t *Table) addRules(rules Rules) {
 	}
 }
 
-// Offsets in the IPv4 header (RFC 791) and ARP packet (RFC 826).
+// Offsets in the IPv4 header and ARP packet (nftables' network header) and
+// in the TCP/UDP header (its transport header), from package forward,
+// which owns the header layouts.
 const (
-	ipv4FragOff = 6 // flags(3) + fragment offset(13)
-	ipv4Src     = 12
-	ipv4Dst     = 16
-	arpOp       = 6
-	arpTPA      = 24
-	l4SrcPort   = 0
-	l4DstPort   = 2
+	ipv4FragOff = forward.IPv4FlagsOffset // flags(3) + fragment offset(13)
+	ipv4Src     = forward.IPv4SourceOffset
+	ipv4Dst     = forward.IPv4DestinationOffset
+	arpOp       = forward.ARPOpOffset
+	arpTPA      = forward.ARPTargetProtocolAddressOffset
+	l4SrcPort   = forward.TransportSourcePortOffset
+	l4DstPort   = forward.TransportDestinationPortOffset
 
-	ethPIPv4 = 0x0800
-	ethPARP  = 0x0806
+	ethPIPv4 = forward.EtherTypeIPv4
+	ethPARP  = forward.EtherTypeARP
 )
 
 func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
@@ -190,7 +193,7 @@ func ruleExprs(r Rules) [][]expr.Any {
 		out = append(out, rule(ip4, nh(ipv4Dst, 4, a[:]), l4proto(unix.IPPROTO_ICMP)))
 		out = append(out, rule(ip4, nh(ipv4Dst, 4, a[:]), []expr.Any{
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: ipv4FragOff, Len: 2},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: be16(0x1fff), Xor: be16(0)},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: be16(forward.IPv4FragmentOffsetMask), Xor: be16(0)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: be16(0)},
 		}))
 	}
@@ -208,7 +211,7 @@ func ruleExprs(r Rules) [][]expr.Any {
 	}
 	arp := metaProto(ethPARP)
 	for _, a := range r.ARPVIPs {
-		out = append(out, rule(arp, nh(arpOp, 2, be16(1)), nh(arpTPA, 4, a[:])))
+		out = append(out, rule(arp, nh(arpOp, 2, be16(forward.ARPRequest)), nh(arpTPA, 4, a[:])))
 	}
 	return out
 }

@@ -3,39 +3,13 @@ package realserver
 import (
 	"net/netip"
 	"sync/atomic"
+
+	"github.com/govs-lb/govs/forward"
 )
 
-// IPv4 header (RFC 791, section 3.1), outer and inner alike:
-//
-//	 0                   1                   2                   3
-//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|Version|  IHL  |Type of Service|          Total Length         |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|         Identification        |Flags|      Fragment Offset    |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|  Time to Live |    Protocol   |         Header Checksum       |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|                       Source Address                          |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|                    Destination Address                        |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|                    Options                    |    Padding    |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//
-// IP-in-IP (RFC 2003) is an outer header with Protocol 4 followed directly
-// by the inner packet.
-const (
-	ipv4MinLen    = 20
-	offVersionIHL = 0
-	offTotalLen   = 2
-	offFlagsFrag  = 6
-	offProtocol   = 9
-	offDst        = 16
-	protoIPIP     = 4
-	flagMF        = 0x2000
-	fragOffMask   = 0x1fff
-)
+// IP-in-IP (RFC 2003) is an outer IPv4 header with protocol 4 followed
+// directly by the inner IPv4 packet. Both headers are read through package
+// forward's IPv4 view, validated once by forward.ParseIPv4.
 
 // Verdict is what Decap decided about one packet.
 type Verdict uint8
@@ -93,41 +67,24 @@ func (s VIPSet) Len() int { return len(s.addrs) }
 // subslice of pkt. A bad packet is a verdict, not an error; inner is nil
 // unless the verdict is Deliver. Decap does not allocate.
 func Decap(pkt []byte, vips VIPSet) (inner []byte, v Verdict) {
-	outerHdr, outerTotal, ok := ipv4Lengths(pkt)
-	if !ok {
+	outer, err := forward.ParseIPv4(pkt)
+	if err != nil {
 		return nil, DropOuterMalformed
 	}
-	if pkt[offProtocol] != protoIPIP {
+	if outer.Protocol() != forward.ProtoIPIP {
 		return nil, DropNotIPIP
 	}
-	if ff := uint16(pkt[offFlagsFrag])<<8 | uint16(pkt[offFlagsFrag+1]); ff&(flagMF|fragOffMask) != 0 {
+	if outer.MoreFragments() || outer.FragmentOffset() != 0 {
 		return nil, DropNotIPIP // raw sockets see reassembled packets; a fragment here is bogus
 	}
-	in := pkt[outerHdr:outerTotal]
-	_, innerTotal, ok := ipv4Lengths(in)
-	if !ok {
+	in, err := forward.ParseIPv4(outer.Payload())
+	if err != nil {
 		return nil, DropInnerMalformed
 	}
-	in = in[:innerTotal]
-	if !vips.Contains([4]byte(in[offDst : offDst+4])) {
+	if !vips.Contains([4]byte(in.DestinationSlice())) {
 		return nil, DropNotVIP
 	}
 	return in, Deliver
-}
-
-// ipv4Lengths checks the version, IHL and total length of the IPv4 header
-// at the start of b and returns the header length and the total length,
-// both within len(b).
-func ipv4Lengths(b []byte) (hdr, total int, ok bool) {
-	if len(b) < ipv4MinLen || b[offVersionIHL]>>4 != 4 {
-		return 0, 0, false
-	}
-	hdr = int(b[offVersionIHL]&0x0f) * 4
-	total = int(b[offTotalLen])<<8 | int(b[offTotalLen+1])
-	if hdr < ipv4MinLen || total < hdr || total > len(b) {
-		return 0, 0, false
-	}
-	return hdr, total, true
 }
 
 // Stats counts packets by verdict. Its methods are safe for concurrent use.

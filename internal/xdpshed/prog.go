@@ -1,6 +1,10 @@
 package xdpshed
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/govs-lb/govs/forward"
+)
 
 // A minimal eBPF assembler: just the instructions the shedding program
 // needs, with labels resolved when the program is assembled.
@@ -135,12 +139,15 @@ func (a *asm) assemble() ([]byte, error) {
 	return out, nil
 }
 
-// Frame offsets the program reads (Ethernet II, IPv4).
+// Frame offsets the program reads (Ethernet II, IPv4), from package
+// forward, which owns the header layouts.
 const (
-	offEtherType = 12
-	offIPDst     = 14 + 16
-	minFrame     = 14 + 20
-	etherTypeIP  = 0x0008 // 0x0800 as a little-endian load of the wire bytes
+	offEtherType = forward.EthernetTypeOffset
+	offIPDst     = forward.EthernetHeaderLen + forward.IPv4DestinationOffset
+	minFrame     = forward.EthernetHeaderLen + forward.IPv4MinHeaderLen
+	// etherTypeIP is EtherTypeIPv4 as a little-endian load of the wire
+	// bytes reads it (0x0008).
+	etherTypeIP = int32(forward.EtherTypeIPv4>>8 | forward.EtherTypeIPv4&0xff<<8)
 )
 
 // shedProgram is the XDP program for one interface: state is the fd of its
