@@ -1,9 +1,10 @@
 package bench
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/govs-lb/govs/forward"
 )
 
 // Sampling. Every measured point is validated on its own: the sampler's
@@ -61,7 +62,7 @@ func newReservoir(seed uint64) *reservoir {
 // add offers a copy of f to the sample.
 func (r *reservoir) add(f []byte) {
 	r.seen++
-	if len(f) < ethLen || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+	if len(f) < ethLen || forward.Ethernet(f).Type() != forward.EtherTypeIPv4 {
 		r.other++
 		if r.first == nil {
 			r.first = append([]byte(nil), f...)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/govs-lb/govs/forward"
 	"github.com/govs-lb/govs/internal/lab"
 )
 
@@ -32,8 +33,8 @@ func sampleFilter(every int) ([]bpf.RawInstruction, error) {
 	return bpf.Assemble([]bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtType},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 5},
-		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x0800, SkipFalse: 2},
+		bpf.LoadAbsolute{Off: forward.EthernetTypeOffset, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(forward.EtherTypeIPv4), SkipFalse: 2},
 		bpf.LoadExtension{Num: bpf.ExtRand},
 		bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: sampleThreshold(every), SkipTrue: 1},
 		bpf.RetConstant{Val: 2048},

@@ -149,24 +149,6 @@ func (f *Frame) Extend(n int) bool {
 	return true
 }
 
-// InsertVLAN puts the stripped 802.1Q tag back into Data (moving the MAC
-// addresses 4 bytes into the headroom, no copy of the payload). It does
-// nothing and returns false when no tag was stripped or there is no room.
-func (f *Frame) InsertVLAN() bool {
-	if !f.VLANValid() || len(f.Data) < 12 || !f.Extend(4) {
-		return false
-	}
-	copy(f.Data[0:12], f.Data[4:16])
-	tpid := f.VLANTPID
-	if f.Status&StatusVLANTPID == 0 || tpid == 0 {
-		tpid = 0x8100
-	}
-	f.Data[12], f.Data[13] = byte(tpid>>8), byte(tpid)
-	f.Data[14], f.Data[15] = byte(f.VLANTCI>>8), byte(f.VLANTCI)
-	f.Status &^= StatusVLANValid
-	return true
-}
-
 // Batch holds the frames of one Recv. Build it once with NewBatch and reuse it.
 type Batch struct {
 	Frames []Frame

@@ -32,7 +32,7 @@
 //
 // The bytes between the sockaddr_ll and the MAC header belong to the reader,
 // so a caller can prepend an outer IPv4 header (IPIP) or a VLAN tag in place
-// (Frame.Extend, Frame.InsertVLAN). PACKET_RESERVE (Config.Headroom) makes
+// (Frame.Extend). PACKET_RESERVE (Config.Headroom) makes
 // that gap at least Headroom bytes; the kernel aligns it, so it is usually a
 // few bytes more (Frame.Headroom says how much exactly).
 //

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/forward"
 )
 
 // Counter names one of a Worker's counters: frames received and sent,
@@ -18,7 +19,6 @@ type Counter uint8
 const (
 	Rx               Counter = iota // frames received
 	Tx                              // frames the engine accepted for sending
-	ParseError                      // not a frame forward.Parse accepts
 	BadIPChecksum                   // IPv4 header checksum wrong
 	NotOurs                         // no VIP, no connection, not for this director
 	NoService                       // balancer.ReasonNoService
@@ -36,14 +36,36 @@ const (
 	SegmentError                    // a GSO frame that could not be segmented or encapsulated
 	UnknownProtocol                 // to a VIP, neither TCP, UDP nor ICMP
 	LocalUnsupported                // for the host stack, but no tap holds its address
-	NumCounters
+	// parseErrors is the first of forward.NumParseErrors counters, one for
+	// each reason forward.Parse rejects a frame for (ParseErrorCounter).
+	parseErrors
+	NumCounters = parseErrors + Counter(forward.NumParseErrors)
 )
 
-var counterNames = [NumCounters]string{
-	"rx", "tx", "parse_error", "bad_ip_checksum", "not_ours", "no_service", "no_dest",
-	"table_full", "not_syn", "no_neighbour", "no_egress", "tx_full", "frag_needed_sent",
-	"fragment_unknown", "arp_reply", "echo_reply", "truncated", "segment_error",
-	"unknown_protocol", "local_unsupported",
+// counterNames are the counters' names; a parse error's is "parse_" and
+// its forward.ParseError name ("parse_bad_ihl").
+var counterNames = func() [NumCounters]string {
+	n := [NumCounters]string{
+		"rx", "tx", "bad_ip_checksum", "not_ours", "no_service", "no_dest",
+		"table_full", "not_syn", "no_neighbour", "no_egress", "tx_full", "frag_needed_sent",
+		"fragment_unknown", "arp_reply", "echo_reply", "truncated", "segment_error",
+		"unknown_protocol", "local_unsupported",
+	}
+	for e := range forward.NumParseErrors {
+		n[ParseErrorCounter(e)] = "parse_" + e.Name()
+	}
+	return n
+}()
+
+// ParseErrorCounter returns the counter that counts frames forward.Parse
+// rejects with e.
+func ParseErrorCounter(e forward.ParseError) Counter { return parseErrors + Counter(e) }
+
+// parseErrorCounter is ParseErrorCounter of an error from forward.Parse,
+// every one of which is a forward.ParseError.
+func parseErrorCounter(err error) Counter {
+	e, _ := err.(forward.ParseError)
+	return ParseErrorCounter(e)
 }
 
 func (c Counter) String() string {

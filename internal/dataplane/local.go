@@ -91,7 +91,7 @@ func (w *Worker) handleTap(f *Frame) {
 	w.counters[Rx]++
 	p := &w.pkt
 	if err := forward.Parse(f.Data, p); err != nil {
-		w.counters[ParseError]++
+		w.counters[parseErrorCounter(err)]++
 		return
 	}
 	if p.EtherType != forward.EtherTypeIPv4 {

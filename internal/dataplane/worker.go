@@ -249,7 +249,7 @@ func (w *Worker) handle(f *Frame) {
 	}
 	p := &w.pkt
 	if err := forward.Parse(f.Data, p); err != nil {
-		w.counters[ParseError]++
+		w.counters[parseErrorCounter(err)]++
 		return
 	}
 	in := w.portIndex(int(f.Ifindex))

@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/govs-lb/govs/balancer"
+	"github.com/govs-lb/govs/forward"
 	"github.com/govs-lb/govs/internal/afpacket"
 	"github.com/govs-lb/govs/internal/xdpshed"
 )
@@ -316,7 +317,7 @@ func TestWorkerCountsBadFrames(t *testing.T) {
 	if len(s.frames) != 0 {
 		t.Fatalf("bad frames were forwarded")
 	}
-	if w.counters[BadIPChecksum] != 1 || w.counters[NotSYN] != 1 || w.counters[ParseError] != 1 {
+	if w.counters[BadIPChecksum] != 1 || w.counters[NotSYN] != 1 || w.counters[ParseErrorCounter(forward.ErrShort)] != 1 {
 		t.Fatalf("counters %v", w.counters)
 	}
 }
@@ -483,5 +484,29 @@ func TestWorkerBatchMax(t *testing.T) {
 	w.publish(true)
 	if got := w.TakeBatchMax(); got != 7000 {
 		t.Errorf("worst batch %d ns over two publishes, want 7000", got)
+	}
+}
+
+// Every reason forward.Parse gives has a counter of its own, named for
+// metrics, and no two counters share a name.
+func TestCounterNames(t *testing.T) {
+	seen := map[string]Counter{}
+	for c := range NumCounters {
+		n := c.String()
+		if n == "" || n == "unknown" {
+			t.Errorf("counter %d has no name", c)
+		}
+		if o, dup := seen[n]; dup {
+			t.Errorf("counters %d and %d are both %q", o, c, n)
+		}
+		seen[n] = c
+	}
+	for e := range forward.NumParseErrors {
+		if got, want := ParseErrorCounter(e).String(), "parse_"+e.Name(); got != want {
+			t.Errorf("%v counts as %q, want %q", e, got, want)
+		}
+		if parseErrorCounter(e) != ParseErrorCounter(e) {
+			t.Errorf("%v: parseErrorCounter disagrees", e)
+		}
 	}
 }

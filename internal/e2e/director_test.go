@@ -428,12 +428,12 @@ func TestBadTrafficIsDropped(t *testing.T) {
 	categories := []struct{ what, reason string }{
 		{"truncated in the IP header", ""},
 		{"IHL below 5", ""},
-		{"total length past the frame", "parse_error"},
+		{"total length past the frame", "parse_bad_length"},
 		{"bad header checksum", "bad_ip_checksum"},
 		{"unknown protocol to the VIP", ""},
 		{"TCP without SYN", "not_syn"},
 		{"random bytes after a valid Ethernet header", ""},
-		{"version 6 in an IPv4 frame", "parse_error"},
+		{"version 6 in an IPv4 frame", "parse_bad_version"},
 	}
 	frames := make([][][]byte, len(categories))
 	good := func(proto uint8, l4 []byte) []byte { return ipFrame(dst, src, c, v, proto, l4) }
