@@ -417,6 +417,10 @@ func (b *Balancer) expireLocked(s *shard, ref uint32, c *conn) uint32 {
 	return h
 }
 
+// In and Out open the same way (hash, shard, lock, find) because they
+// mirror IPVS's ip_vs_in and ip_vs_out: the forward and reverse keys of a
+// connection share a shard, and each direction has its own lookup.
+//
 // Out decides a realserver→client packet of a masq connection: f is its
 // tuple (Src is the realserver). Forward carries the VIP:VPort to write as
 // the new source. A packet of no masq connection gets Pass/ReasonNoConn.

@@ -40,6 +40,11 @@ const UDPHeaderLen = 8
 // keep RFC 768's zero rule for a full checksum: a field of zero (no
 // checksum) stays zero, and an updated checksum that comes out as zero is
 // written as 0xffff.
+//
+// Its port and checksum setters mirror TCP's on purpose, as gVisor's
+// header package has them: the two views differ in their offsets and in
+// UDP's zero-checksum rule, and a shared implementation behind an
+// interface would cost the per-packet path an indirect call.
 type UDP []byte
 
 // SourcePort returns the source port.

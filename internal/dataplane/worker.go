@@ -577,6 +577,9 @@ func (w *Worker) icmpIn(f *Frame, p *forward.Packet) {
 	}
 }
 
+// icmpIn and icmpOut mirror the kernel's ip_vs_in_icmp and ip_vs_out_icmp:
+// the same checks on the quoted packet, in opposite directions.
+//
 // icmpOut handles an ICMP error from the realserver side about a packet
 // govs forwarded there (ip_vs_out_icmp): the quote runs client -> RIP.
 func (w *Worker) icmpOut(f *Frame, p *forward.Packet) {

@@ -3,7 +3,6 @@
 package nftin
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/google/nftables"
@@ -20,12 +19,9 @@ var ErrNotExist = fmt.Errorf("nftables table netdev %s does not exist: no govs t
 // without the drop rules. The returned Table is then this process's, to
 // Update and Remove; the process it was taken from must not remove it.
 func Adopt(ifaces []string, rules Rules) (*Table, error) {
-	if len(ifaces) == 0 {
-		return nil, errors.New("nftin: adopt: no interfaces")
-	}
-	conn, err := nftables.New(nftables.AsLasting())
+	conn, err := lastingConn("adopt", ifaces)
 	if err != nil {
-		return nil, fmt.Errorf("nftin: netlink: %w", err)
+		return nil, err
 	}
 	tbl, err := conn.ListTableOfFamily(TableName, nftables.TableFamilyNetdev)
 	if err != nil {

@@ -22,17 +22,27 @@ type Table struct {
 	chains []*nftables.Chain
 }
 
+// lastingConn opens the netlink connection a Table keeps for its life,
+// for op (install or adopt) on ifaces.
+func lastingConn(op string, ifaces []string) (*nftables.Conn, error) {
+	if len(ifaces) == 0 {
+		return nil, fmt.Errorf("nftin: %s: no interfaces", op)
+	}
+	conn, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, fmt.Errorf("nftin: netlink: %w", err)
+	}
+	return conn, nil
+}
+
 // Install creates the netdev table "govs" in the current thread's network
 // namespace, with an ingress chain (priority -500, policy accept) on each
 // interface holding rules, all in one netlink transaction. It fails with an
 // error wrapping ErrExists when the table is already there.
 func Install(ifaces []string, rules Rules) (*Table, error) {
-	if len(ifaces) == 0 {
-		return nil, errors.New("nftin: install: no interfaces")
-	}
-	conn, err := nftables.New(nftables.AsLasting())
+	conn, err := lastingConn("install", ifaces)
 	if err != nil {
-		return nil, fmt.Errorf("nftin: netlink: %w", err)
+		return nil, err
 	}
 	t := &Table{conn: conn, table: &nftables.Table{Name: TableName, Family: nftables.TableFamilyNetdev}}
 	if _, err := conn.ListTableOfFamily(TableName, nftables.TableFamilyNetdev); err == nil {
