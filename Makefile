@@ -15,9 +15,12 @@ build:
 # The test command (README and .ci/run call exactly this). Namespace tests need
 # root; without it they skip with a reason, and fail instead under
 # GOVS_TEST_NOSKIP=1 (as .ci/run sets it).
+# One package at a time (-p 1): the namespace labs and govs bench's tests
+# measure delivery and CPU time, which another package's tests running on
+# the same cores would disturb.
 test: build
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
 
 test-short:
 	$(GO) test -short $(PKGS)

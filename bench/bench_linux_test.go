@@ -170,6 +170,12 @@ func TestTinyDefaultPath(t *testing.T) {
 	if len(res.Rounds) != 2 || res.OverloadFactor != 2 {
 		t.Fatalf("%d results, overload factor %v; want 2 and 2", len(res.Rounds), res.OverloadFactor)
 	}
+	var unmeasured []string
+	defer func() {
+		if len(unmeasured) > 0 {
+			testenv.Skip(t, "the cost windows of %s measured no busy time: this machine is busy with other work", strings.Join(unmeasured, ", "))
+		}
+	}()
 	for _, rr := range res.Rounds {
 		if rr.Failed() {
 			t.Errorf("%s failed: %s", rr.Subject, rr.Err)
@@ -212,7 +218,7 @@ func TestTinyDefaultPath(t *testing.T) {
 		if c := pointOf(t, rr, PointCost); !(c.BusyCores > 0) {
 			// On a machine busy with other work the soakers can get less
 			// while calibrating than during the window: nothing to check.
-			t.Logf("%s: cost window measured no busy time (%v cores): cost not checked", rr.Subject, c.BusyCores)
+			unmeasured = append(unmeasured, fmt.Sprintf("%s (%v busy cores)", rr.Subject, c.BusyCores))
 		} else if math.IsNaN(cost) || math.IsInf(cost, 0) || cost <= 0 || raw < cost {
 			t.Errorf("%s: cost %v ns net, %v raw: want finite, positive, net ≤ raw", rr.Subject, cost, raw)
 		}
