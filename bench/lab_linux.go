@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -301,48 +300,6 @@ func favourThread() {
 	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, -20) // per thread on Linux; best effort
 }
 
-// soaker spins at SCHED_IDLE on one core and counts: what it gets is what
-// everything else on that core (softirqs included, which /proc/stat misses
-// on these VMs) left idle.
-type soaker struct {
-	cpu   int
-	count atomic.Uint64
-	stop  atomic.Bool
-	done  chan struct{}
-}
-
-func startSoaker(cpu int) (*soaker, error) {
-	s := &soaker{cpu: cpu, done: make(chan struct{})}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		defer close(s.done)
-		if err := pinThread(cpu); err != nil {
-			errc <- err
-			return
-		}
-		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
-		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-			errc <- fmt.Errorf("SCHED_IDLE: %w", err)
-			return
-		}
-		errc <- nil
-		x := uint64(0)
-		for !s.stop.Load() {
-			for i := 0; i < 1<<12; i++ {
-				x = x*2862933555777941757 + 3037000493
-			}
-			s.count.Add(1 << 12)
-		}
-		sink.Store(x)
-	}()
-	return s, <-errc
-}
-
-var sink atomic.Uint64 // keeps the soaker's loop from being optimised away
-
-func (s *soaker) Stop() { s.stop.Store(true); <-s.done }
-
 // genJob asks the generator to send for a while.
 type genJob struct {
 	frames   [][]byte
@@ -510,8 +467,8 @@ func (g *generator) run(tx *afpacket.Socket, j genJob) genResult {
 		if n == 0 {
 			// Sleep in the kernel rather than spin: the generator's core
 			// is one of the lab's, and what it does besides sending (the
-			// veth's receive, an XDP program) is part of a cost only if
-			// its soaker can see the core idle otherwise.
+			// veth's receive, an XDP program) shows in its busy time only
+			// if the generator leaves it idle otherwise.
 			if w := lim.Wait(atLeast); w > 20*time.Microsecond {
 				ts := unix.NsecToTimespec(int64(w))
 				_ = unix.Nanosleep(&ts, nil)
@@ -535,6 +492,14 @@ func (g *generator) run(tx *afpacket.Socket, j genJob) genResult {
 		sent += uint64(m)
 		if err != nil {
 			return result(err)
+		}
+		if m < n {
+			// The socket's buffer is full: the frames ahead of these are
+			// still queued on their way to the director. Send the rest a
+			// little later, as a blocking sender would.
+			lim.Refund(n - m)
+			ts := unix.NsecToTimespec(int64(50 * time.Microsecond))
+			_ = unix.Nanosleep(&ts, nil)
 		}
 	}
 	return result(nil)

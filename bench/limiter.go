@@ -45,6 +45,18 @@ func (l *Limiter) Take(now int64, want, atLeast int) int {
 	return n
 }
 
+// Refund gives back k tokens that Take granted but the socket did not
+// send (its buffer was full), so that frames refused for a moment are
+// sent a moment later instead of taking the rate down with them. The
+// bucket still holds at most burst tokens: a refusal that lasts longer
+// than the bucket holds loses the rate, and the point shows it.
+func (l *Limiter) Refund(k int) {
+	if l.rate == 0 || k <= 0 {
+		return
+	}
+	l.tokens = min(l.tokens+float64(k), l.burst)
+}
+
 // Wait is how long from the last Take until want tokens are there.
 func (l *Limiter) Wait(want int) time.Duration {
 	if l.rate == 0 || l.tokens >= float64(want) {

@@ -48,3 +48,40 @@ func TestLimiterBatchesAndBurst(t *testing.T) {
 		t.Fatalf("unlimited Take = %d", n)
 	}
 }
+
+// Frames the socket refused for a moment are sent a moment later: the
+// refunded tokens keep the long-run rate, up to what the bucket holds.
+func TestLimiterRefund(t *testing.T) {
+	const rate = 2e4
+	l := NewLimiter(rate, 200) // 10 ms of tokens
+	sent := 0
+	var now int64
+	const step = int64(50 * time.Microsecond)
+	for now = 0; now < int64(time.Second); now += step {
+		n := l.Take(now, 64, 2)
+		m := n
+		if (now/int64(time.Millisecond))%20 < 5 { // refused 5 ms in every 20
+			m = 0
+		}
+		l.Refund(n - m)
+		sent += m
+	}
+	if math.Abs(float64(sent)-rate)/rate > 0.01 {
+		t.Errorf("with short refusals: sent %d in 1s, want %v", sent, rate)
+	}
+	// A refusal longer than the bucket holds costs the rate.
+	l = NewLimiter(rate, 200)
+	sent = 0
+	for now = 0; now < int64(time.Second); now += step {
+		n := l.Take(now, 64, 2)
+		if now < int64(100*time.Millisecond) {
+			l.Refund(n)
+			continue
+		}
+		sent += n
+	}
+	if sent > int(0.91*rate) {
+		t.Errorf("refused for 100 ms: sent %d in 1s, want at most 90%% of %v", sent, rate)
+	}
+	NewLimiter(0, 1).Refund(5) // unlimited: nothing to give back
+}

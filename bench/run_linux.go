@@ -21,9 +21,9 @@ type runner struct {
 	o        *Options
 	b        *benchLab
 	gen      *generators
-	soakers  []*soaker // one per lab core
-	samp     *sampler  // the round's sampler: the sink's, or in local mode the round's own
-	exp      Expect    // what the round's subject must deliver
+	cores    []int    // the lab's cores: a cost is the busy time of all of them
+	samp     *sampler // the round's sampler: the sink's, or in local mode the round's own
+	exp      Expect   // what the round's subject must deliver
 	progress func(format string, a ...any)
 
 	data    *FrameSet // the measured traffic
@@ -58,8 +58,8 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 	if err := pinProcess(o.GenCPUs[0]); err != nil {
 		return nil, err
 	}
-	// The soakers and the generator spin on locked threads, each holding a
-	// P; afpacket-bare's workers and the controller need Ps of their own or
+	// The generator threads are locked and hold a P each while they send;
+	// afpacket-bare's workers and the controller need Ps of their own or
 	// they wait for preemption (10 ms) after every blocking system call.
 	if need := ncpu + len(o.GenCPUs) + 2*len(o.DirCPUs) + o.Workers + 4; runtime.GOMAXPROCS(0) < need {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(need))
@@ -74,14 +74,7 @@ func runBench(ctx context.Context, o *Options, progress func(string, ...any)) (*
 		return nil, fmt.Errorf("generator: %w", err)
 	}
 	defer r.gen.Close()
-	for _, c := range labCores(o) {
-		s, err := startSoaker(c)
-		if err != nil {
-			return nil, fmt.Errorf("soaker: %w", err)
-		}
-		defer s.Stop()
-		r.soakers = append(r.soakers, s)
-	}
+	r.cores = labCores(o)
 	if o.Mode == ModeLocal {
 		if err := r.b.dir.Do(func() error { return localDrop(protoNum(o)) }); err != nil {
 			return nil, fmt.Errorf("local drop: %w", err)
@@ -173,14 +166,10 @@ func (r *runner) point(ctx context.Context, kind string, rate float64) (Point, e
 // (and a --rate window) also measure the lab cores' busy time.
 func (r *runner) window(ctx context.Context, kind string, rate float64) (Point, error) {
 	busy := rate > 0 && (kind == PointCost || kind == PointBaseline || kind == PointRate)
-	// No garbage collection during a window: its stop-the-world waits for
-	// every soaker, and a soaker at SCHED_IDLE on a busy core can take long
-	// to reach a safe point, stalling the generator with it.
+	// No garbage collection during a window: the bench's own work on the
+	// generator's core would count as the subject's, and a collection can
+	// stall the generator.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	var idle []float64
-	if busy {
-		idle = r.calibrate(200 * time.Millisecond)
-	}
 	rx0, err := r.b.settle()
 	if err != nil {
 		return Point{}, err
@@ -189,9 +178,15 @@ func (r *runner) window(ctx context.Context, kind string, rate float64) (Point, 
 	if err := r.samp.Begin(p.SampleEvery); err != nil {
 		return Point{}, fmt.Errorf("sampler: %w", err)
 	}
-	c0 := r.soakCounts()
+	b0, err := r.busy()
+	if err != nil {
+		return Point{}, err
+	}
 	res := r.gen.Run(ctx, genJob{frames: r.data.Frames, fresh: r.o.Fresh(), rate: rate, duration: r.o.Duration})
-	c1 := r.soakCounts()
+	b1, err := r.busy()
+	if err != nil {
+		return Point{}, err
+	}
 	rxEnd, rxErr := r.b.rx()
 	rx1, err := r.b.settle()
 	sample := r.samp.End()
@@ -206,11 +201,8 @@ func (r *runner) window(ctx context.Context, kind string, rate float64) (Point, 
 	p.Offered = float64(p.Sent) / p.Seconds
 	p.Delivered = float64(p.Received) / p.Seconds
 	if busy {
-		// Calibrate again after the window and use the mean: other work on
-		// a shared machine changes what the soaker gets when idle.
-		after := r.calibrate(200 * time.Millisecond)
-		for i := range idle {
-			p.BusyCores += BusyFraction(c1[i]-c0[i], p.Seconds, (idle[i]+after[i])/2)
+		for i := range b0 {
+			p.BusyCores += (b1[i] - b0[i]) / p.Seconds
 		}
 	}
 	if kind == PointBaseline {
@@ -222,26 +214,13 @@ func (r *runner) window(ctx context.Context, kind string, rate float64) (Point, 
 	return p, sample.Verdict(&p, r.exp)
 }
 
-func (r *runner) soakCounts() []uint64 {
-	out := make([]uint64, len(r.soakers))
-	for i, s := range r.soakers {
-		out[i] = s.count.Load()
+// busy returns how long each lab core has been busy (/proc/stat).
+func (r *runner) busy() ([]float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
 	}
-	return out
-}
-
-// calibrate measures each soaker's iteration rate while nothing is sent.
-func (r *runner) calibrate(d time.Duration) []float64 {
-	c0 := r.soakCounts()
-	t0 := time.Now()
-	time.Sleep(d)
-	c1 := r.soakCounts()
-	secs := time.Since(t0).Seconds()
-	out := make([]float64, len(c0))
-	for i := range c0 {
-		out[i] = float64(c1[i]-c0[i]) / secs
-	}
-	return out
+	return BusySeconds(string(b), r.cores)
 }
 
 // baselineTable drops everything at the director's ingress while the cost
@@ -422,6 +401,10 @@ func (r *runner) measure(ctx context.Context, round int, name, tmp string, costR
 	return rr
 }
 
+// flatOutMargin: a requested rate above this share of the generator's
+// measured maximum is offered flat out.
+const flatOutMargin = 0.9
+
 // overload offers o.OverloadFactor × rate99, the subject's ≥99%-delivered
 // rate, or the generator flat out (max, what it offered flat out) where
 // that is more, and records what was delivered and what was offered.
@@ -429,7 +412,11 @@ func (r *runner) overload(ctx context.Context, tag string, s subject, rate99, ma
 	o := r.o
 	want := o.OverloadFactor * rate99
 	rate := want
-	if want <= 0 || want >= max {
+	// The generator's flat-out rate varies from one window to the next by
+	// more than the 2% a requested rate may fall short, so a request within
+	// flatOutMargin of the maximum it showed is made flat out (and what was
+	// offered is recorded either way).
+	if want <= 0 || want >= flatOutMargin*max {
 		rate = 0 // the generator's maximum
 	}
 	r.progress("%s overload at %s (%.3g× %s)", tag, rateLabel(rate), o.OverloadFactor, rateLabel(rate99))

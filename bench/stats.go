@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Summary is the median and range of repeated measurements.
@@ -73,15 +76,47 @@ func NetCostNS(p, base Point) float64 {
 	return CostNS(p.BusyCores*p.Seconds-perSent*float64(p.Sent), p.Received)
 }
 
-// BusyFraction turns a soaker's iterations during a window into the busy
-// fraction of its core: 1 - achieved/(calibrated rate × window), clamped to
-// [0, 1].
-func BusyFraction(iters uint64, seconds, idleRate float64) float64 {
-	if idleRate <= 0 || seconds <= 0 {
-		return math.NaN()
+// userHZ is the unit of the times in /proc/stat (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// BusySeconds reads, from the text of /proc/stat, how long each of cpus has
+// been busy: user, nice, system, irq, softirq and steal time (everything
+// but idle and iowait), in seconds. A cpu that is not listed is an error.
+func BusySeconds(stat string, cpus []int) ([]float64, error) {
+	out := make([]float64, len(cpus))
+	found := make([]bool, len(cpus))
+	for _, line := range strings.Split(stat, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil {
+			continue
+		}
+		i := slices.Index(cpus, n)
+		if i < 0 {
+			continue
+		}
+		var busy uint64
+		for k, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+			if k == 3 || k == 4 {
+				continue
+			}
+			x, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/stat %s: %w", f[0], err)
+			}
+			busy += x
+		}
+		out[i], found[i] = float64(busy)/userHZ, true
 	}
-	b := 1 - float64(iters)/(idleRate*seconds)
-	return min(max(b, 0), 1)
+	for i, ok := range found {
+		if !ok {
+			return nil, fmt.Errorf("/proc/stat: no line for cpu%d", cpus[i])
+		}
+	}
+	return out, nil
 }
 
 // RateSearch finds by bisection the highest offered rate at which at

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -45,11 +46,29 @@ func TestCostAndBusy(t *testing.T) {
 	if !math.IsNaN(CostNS(1, 0)) {
 		t.Fatal("CostNS with no packets should be NaN")
 	}
-	if b := BusyFraction(250, 1, 1000); b != 0.75 {
-		t.Fatalf("BusyFraction = %v", b)
+}
+
+func TestBusySeconds(t *testing.T) {
+	const stat = `cpu  450639 0 105490 320360 932 0 13765 0 0 0
+cpu0 226138 0 54389 160853 280 0 4829 0 0 0
+cpu1 224501 1 51101 159506 651 2 8935 3 7 0
+intr 1 2 3
+`
+	got, err := BusySeconds(stat, []int{1, 0})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b := BusyFraction(2000, 1, 1000); b != 0 {
-		t.Fatalf("BusyFraction clamps at 0: %v", b)
+	// cpu1: user+nice+system+irq+softirq+steal, not idle or iowait (guest
+	// time is already in user).
+	want := []float64{float64(224501+1+51101+2+8935+3) / 100, float64(226138+54389+4829) / 100}
+	if !slices.Equal(got, want) {
+		t.Fatalf("BusySeconds = %v, want %v", got, want)
+	}
+	if _, err := BusySeconds(stat, []int{2}); err == nil {
+		t.Fatal("a cpu without a line is not an error")
+	}
+	if _, err := BusySeconds("cpu0 1 2 x 4 5 6 7 8\n", []int{0}); err == nil {
+		t.Fatal("a bad number is not an error")
 	}
 }
 
