@@ -32,9 +32,16 @@
 //     each point reports them apart (refused).
 //   - Offered rate. Each point records the rate requested and the rate
 //     offered (sent ÷ window). A point where the generator fell more than
-//     2% short of the request is measured again once, then fails the round;
-//     a search point that falls short twice instead lowers the search's
-//     upper bound to what the generator offered (marked short, with a note).
+//     2% short of the request is measured again, up to three windows, then
+//     fails the round; a search point that stays short instead lowers the
+//     search's upper bound to what the generator offered (marked short,
+//     with a note).
+//   - Trials. A core of a shared or virtual machine can stall for tens of
+//     milliseconds, a tenth of a window, through no fault of the subject: a
+//     search point that delivered less than 99% is measured again, up to
+//     three windows, and passes if one of them did (RFC 2544's repeated
+//     trials). Every subject gets the same; each point says how many
+//     windows it took (trials).
 //   - Sampling. A tap with a BPF filter passes every frame that is not IPv4
 //     and a random share of the IPv4 ones, sized to the point (about 512 a
 //     window); a reservoir keeps a uniform 256 of them, and every point's

@@ -38,7 +38,9 @@ type Point struct {
 	// Short marks a search point where the generator fell short of
 	// Requested twice: it only lowers the search's upper bound to what
 	// the generator offered.
-	Short       bool   `json:"short,omitempty"`
+	Short bool `json:"short,omitempty"`
+	// Trials is how many windows this point took (see trials).
+	Trials      int    `json:"trials,omitempty"`
 	SampleEvery int    `json:"sample_every"`
 	Sampled     uint64 `json:"sampled"`
 	Checked     int    `json:"checked"`
