@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -298,6 +299,61 @@ func pinThread(cpu int) error {
 // softirq context, which preempts every task anyway.
 func favourThread() {
 	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, -20) // per thread on Linux; best effort
+}
+
+// ticker spins at SCHED_IDLE on one core while a cost is measured, so
+// that the core never goes idle: an idle core stops its scheduler tick,
+// and the kernel's tick-sampled accounting (/proc/stat) then misses the
+// softirq work done in short bursts from idle, the kernel's whole receive
+// path (a ticker that only wakes often instead was tried: its figures were
+// as erratic as none). The ticker yields to everything else on its core;
+// its own CPU time is what the lab left idle there and is taken off
+// (runner.busy).
+type ticker struct {
+	tid  int
+	stop atomic.Bool
+	done chan struct{}
+}
+
+func startTicker(cpu int) (*ticker, error) {
+	k := &ticker{done: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		defer close(k.done)
+		if err := pinThread(cpu); err != nil {
+			errc <- err
+			return
+		}
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			errc <- fmt.Errorf("SCHED_IDLE: %w", err)
+			return
+		}
+		k.tid = unix.Gettid()
+		errc <- nil
+		x := uint64(0)
+		for !k.stop.Load() {
+			for i := 0; i < 1<<12; i++ {
+				x = x*2862933555777941757 + 3037000493
+			}
+		}
+		spin.Store(x)
+	}()
+	return k, <-errc
+}
+
+var spin atomic.Uint64 // keeps the ticker's loop from being optimised away
+
+func (k *ticker) Stop() { k.stop.Store(true); <-k.done }
+
+// cpuSeconds is the CPU time the ticker's thread has had so far.
+func (k *ticker) cpuSeconds() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", k.tid))
+	if err != nil {
+		return 0, err
+	}
+	return ThreadCPUSeconds(string(b))
 }
 
 // genJob asks the generator to send for a while.

@@ -196,14 +196,28 @@ func (r *runner) window(ctx context.Context, kind string, rate float64) (Point, 
 	if err := r.samp.Begin(p.SampleEvery); err != nil {
 		return Point{}, fmt.Errorf("sampler: %w", err)
 	}
-	b0, err := r.busy()
+	var tickers []*ticker
+	if busy {
+		for _, c := range r.cores {
+			k, err := startTicker(c)
+			if err != nil {
+				return Point{}, fmt.Errorf("ticker: %w", err)
+			}
+			defer k.Stop()
+			tickers = append(tickers, k)
+		}
+	}
+	b0, err := r.busy(tickers)
 	if err != nil {
 		return Point{}, err
 	}
 	res := r.gen.Run(ctx, genJob{frames: r.data.Frames, fresh: r.o.Fresh(), rate: rate, duration: r.o.Duration})
-	b1, err := r.busy()
+	b1, err := r.busy(tickers)
 	if err != nil {
 		return Point{}, err
+	}
+	for _, k := range tickers {
+		k.Stop()
 	}
 	rxEnd, rxErr := r.b.rx()
 	rx1, err := r.b.settle()
@@ -230,9 +244,9 @@ func (r *runner) window(ctx context.Context, kind string, rate float64) (Point, 
 	return p, sample.Verdict(&p, r.exp)
 }
 
-// busy returns how long the lab's cores have been busy, all together
-// (/proc/stat).
-func (r *runner) busy() (float64, error) {
+// busy returns how long the lab's cores have been busy, all together:
+// their busy time in /proc/stat less what the tickers had of it.
+func (r *runner) busy(tickers []*ticker) (float64, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, err
@@ -244,6 +258,13 @@ func (r *runner) busy() (float64, error) {
 	var sum float64
 	for _, c := range cores {
 		sum += c
+	}
+	for _, k := range tickers {
+		t, err := k.cpuSeconds()
+		if err != nil {
+			return 0, err
+		}
+		sum -= t
 	}
 	return sum, nil
 }

@@ -114,17 +114,22 @@ func TestVerdict(t *testing.T) {
 
 func TestShortfall(t *testing.T) {
 	for _, tc := range []struct {
+		kind         string
 		req, offered float64
 		short        bool
 	}{
-		{0, 5e5, false},         // flat out: nothing was requested
-		{100e3, 100.1e3, false}, // a hair over
-		{100e3, 98e3, false},    // exactly 2% short
-		{100e3, 97.9e3, true},   // more than 2% short
+		{PointMax, 0, 5e5, false},            // flat out: nothing was requested
+		{PointSearch, 100e3, 100.1e3, false}, // a hair over
+		{PointSearch, 100e3, 98e3, false},    // exactly 2% short
+		{PointSearch, 100e3, 97.9e3, true},   // more than 2% short
+		{PointOverload, 100e3, 97.9e3, true},
+		{PointCost, 100e3, 90e3, false}, // metered windows: up to 12% short
+		{PointBaseline, 100e3, 88e3, false},
+		{PointRate, 100e3, 87.9e3, true},
 	} {
-		err := Point{Requested: tc.req, Offered: tc.offered}.Shortfall()
+		err := Point{Kind: tc.kind, Requested: tc.req, Offered: tc.offered}.Shortfall()
 		if (err != nil) != tc.short || err != nil && !errors.Is(err, errShortfall) {
-			t.Errorf("requested %v offered %v: %v, want short %v", tc.req, tc.offered, err, tc.short)
+			t.Errorf("%s: requested %v offered %v: %v, want short %v", tc.kind, tc.req, tc.offered, err, tc.short)
 		}
 	}
 }

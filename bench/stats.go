@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -139,4 +140,28 @@ func (z *RateSearch) Record(rate, got float64) {
 	} else {
 		z.Hi = min(z.Hi, max(rate, z.Lo))
 	}
+}
+
+// ThreadCPUSeconds reads a thread's user and system time, in seconds, from
+// the text of its /proc/PID/task/TID/stat.
+func ThreadCPUSeconds(stat string) (float64, error) {
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// the fields after it start after the last ')'.
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("thread stat: no command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 13 { // f[0] is field 3 (state); utime and stime are fields 14 and 15
+		return 0, errors.New("thread stat: too few fields")
+	}
+	var sum uint64
+	for _, v := range f[11:13] {
+		x, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("thread stat: %w", err)
+		}
+		sum += x
+	}
+	return float64(sum) / userHZ, nil
 }

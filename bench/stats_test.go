@@ -144,3 +144,14 @@ func TestRateSearchBounds(t *testing.T) {
 		t.Fatalf("after a failure under Lo: %+v", z)
 	}
 }
+
+func TestThreadCPUSeconds(t *testing.T) {
+	const stat = "4242 (go bench (x)) R 1 2 3 4 5 6 7 8 9 10 150 25 0 0 20 0 1 0 100 0 0\n"
+	got, err := ThreadCPUSeconds(stat)
+	if err != nil || got != 1.75 {
+		t.Fatalf("ThreadCPUSeconds = %v, %v; want 1.75 (150 + 25 ticks)", got, err)
+	}
+	if _, err := ThreadCPUSeconds("4242 (x) R 1 2"); err == nil {
+		t.Fatal("a short line is not an error")
+	}
+}
