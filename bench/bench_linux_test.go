@@ -58,11 +58,11 @@ func tinyRun(t *testing.T, args string) *Results {
 	return res
 }
 
-// pointOf is rr's one point of kind.
+// pointOf is rr's last point of kind (the one its figure comes from).
 func pointOf(t *testing.T, rr RoundResult, kind string) Point {
 	t.Helper()
-	for _, p := range rr.Points {
-		if p.Kind == kind {
+	for i := len(rr.Points) - 1; i >= 0; i-- {
+		if p := rr.Points[i]; p.Kind == kind {
 			return p
 		}
 	}
@@ -208,8 +208,18 @@ func TestTinyDefaultPath(t *testing.T) {
 		}
 		// Overload offers twice the ≥99%-delivered rate, or the generator
 		// flat out where that is more, and reports what it offered.
-		if want := 2 * rate99; over.Requested != 0 && math.Abs(over.Requested-want) > 1 || over.Requested == 0 && want < flatOutMargin*top.Offered {
-			t.Errorf("%s: overload requested %.0f pps, want 2 × %.0f (generator max %.0f)", rr.Subject, over.Requested, rate99, top.Offered)
+		first := over // an overload the generator fell short of is measured again flat out
+		for _, p := range rr.Points {
+			if p.Kind == PointOverload {
+				first = p
+				break
+			}
+		}
+		if first != over && (!first.Short && first.Shortfall() == nil || over.Requested != 0) {
+			t.Errorf("%s: two overload points, %+v then %+v: want a short one, then flat out", rr.Subject, first, over)
+		}
+		if want := 2 * rate99; first.Requested != 0 && math.Abs(first.Requested-want) > 1 || first.Requested == 0 && want < flatOutMargin*top.Offered {
+			t.Errorf("%s: overload requested %.0f pps, want 2 × %.0f (generator max %.0f)", rr.Subject, first.Requested, rate99, top.Offered)
 		}
 		if rr.Figures[FigOverloadOffered] != over.Offered || rr.Figures[FigOverload] != over.Delivered {
 			t.Errorf("%s: overload figures %v, point %+v", rr.Subject, rr.Figures, over)

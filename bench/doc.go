@@ -77,21 +77,27 @@
 //   - Cost (cost_ns): nanoseconds of CPU per delivered packet at a fixed
 //     offered rate (--cost-rate), net of a baseline. The busy time of
 //     every core of the lab, generator cores included, is read from
-//     /proc/stat before and after the window (user, system, irq and
-//     softirq time: everything but idle), so work the kernel does on the
-//     generator's core for the director (on veth, the director's XDP
-//     program and receive) is charged too. (Spinning soakers that count
-//     what the lab leaves idle were tried: on all cores they use up the
-//     VM's CPU allowance, and the host then stalls the whole lab for tens
-//     of milliseconds at a time.) In the same round, before the subject
+//     /proc/stat before and after the window, so work the kernel does on
+//     the generator's core for the director (on veth, the director's XDP
+//     program and receive) is charged too. During the window a ticker
+//     spins at SCHED_IDLE on every lab core: the kernel samples its CPU
+//     accounting on the scheduler tick, which an idle core stops, so
+//     without it the softirq work done in short bursts from idle (the
+//     whole receive path) goes uncounted; the ticker's own time, what the
+//     lab left idle, is taken off. On a virtual machine the spinning uses
+//     up CPU allowance and the host can hold the lab back by a tenth, so
+//     these windows may fall up to 12% short of the requested rate (the
+//     offered rate is recorded). In the same round, before the subject
 //     starts, the same traffic at the same rate is dropped at the
 //     director's ingress (an nftables netdev rule on its client-facing
 //     interface); that window's busy time per sent packet (sending, the
 //     veth, the director's receive up to the ingress hook) is taken off
 //     for every packet the subject was sent. cost_raw_ns is the figure
 //     before the baseline is taken off. The sink's receive of what a
-//     subject forwards (it runs on the sending core on veth) remains in
-//     every subject's figure alike. /proc/stat counts in 10 ms ticks: over
-//     a one-second window on two cores that is about ±2% of a core, ±130
-//     ns per packet at 150 kpps.
+//     subject forwards remains in every subject's figure alike; a subject
+//     that forwards without an ingress hook (kernel-fwd, nft-dnat) can
+//     come out a little below the baseline's nftables drop, so its net
+//     cost is near zero or slightly negative. /proc/stat counts in 10 ms
+//     ticks: over a one-second window that is about ±2% of a core, ±130 ns
+//     per packet at 150 kpps.
 package bench

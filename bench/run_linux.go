@@ -478,6 +478,14 @@ func (r *runner) overload(ctx context.Context, tag string, s subject, rate99, ma
 	}
 	d0 := softnetDrops(o.DirCPUs)
 	over, err := r.point(ctx, PointOverload, rate)
+	if errors.Is(err, errShortfall) {
+		// The generator cannot hold this rate now: overload is then what
+		// it can send, flat out.
+		rr.Notes = append(rr.Notes, fmt.Sprintf("overload: %v; offered flat out instead", err))
+		rr.Points = append(rr.Points, over)
+		rate = 0
+		over, err = r.point(ctx, PointOverload, 0)
+	}
 	rr.Points = append(rr.Points, over)
 	rr.Checked += over.Checked
 	if err != nil {
